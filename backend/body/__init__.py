@@ -1,0 +1,1 @@
+"""Body models behind one canonical (SMPL-X joint order) pose interface."""

@@ -1,0 +1,233 @@
+"""The Anny body model behind the canonical pose interface, with fast batched keypoints.
+
+Canonical pose (see ``skeleton.py``): per frame a global orientation (camera from canonical
+model axes), 21 local joint rotations in SMPL-X order and axes, identity = T-pose, and the
+pelvis position. Anny is posed through its ``local-ref`` parameterization, where each bone's
+delta rotation is expressed in world-aligned axes, so that a bone's global rotation is its
+parent's times its delta (as in SMPL). The adapter
+
+- converts axes (Anny's model frame is the design's world frame: Z up, facing -Y),
+- maps each canonical joint onto Anny bones (spine1 -> spine05+spine04, spine2 -> spine03+
+  spine02, neck -> neck01+neck02, each split into two half rotations; foot -> the five
+  ``toe*-1`` bones; twist bones ``*02`` carry no rotation),
+- and turns Anny's A-pose arms into the canonical T-pose with fixed rest offsets.
+
+Keypoints are linear in the bone transforms for a fixed shape (linear blend skinning followed
+by a linear vertex regressor), so they are computed as ``sum_b T_b C_b`` without skinning the
+13,718 vertices at every optimisation step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import roma
+import torch
+from torch import nn
+
+from backend.body.skeleton import BODY_JOINTS, BODY_PARENTS, KEYPOINT_NAMES, WORLD_FROM_CANONICAL
+
+log = logging.getLogger(__name__)
+
+# Canonical joint -> Anny bones that carry its rotation (rotation split evenly among them
+# when several are chained; applied to each when they are siblings, as the toes).
+_CHAIN_SPLIT: dict[str, tuple[str, ...]] = {
+    "spine1": ("spine05", "spine04"),
+    "spine2": ("spine03", "spine02"),
+    "neck": ("neck01", "neck02"),
+}
+_SIBLINGS: dict[str, tuple[str, ...]] = {
+    "left_foot": tuple(f"toe{i}-1.L" for i in range(1, 6)),
+    "right_foot": tuple(f"toe{i}-1.R" for i in range(1, 6)),
+}
+_SINGLE: dict[str, str] = {
+    "pelvis": "root", "left_hip": "upperleg01.L", "right_hip": "upperleg01.R",
+    "left_knee": "lowerleg01.L", "right_knee": "lowerleg01.R", "left_ankle": "foot.L",
+    "right_ankle": "foot.R", "spine3": "spine01", "left_collar": "clavicle.L",
+    "right_collar": "clavicle.R", "head": "head", "left_shoulder": "upperarm01.L",
+    "right_shoulder": "upperarm01.R", "left_elbow": "lowerarm01.L",
+    "right_elbow": "lowerarm01.R", "left_wrist": "wrist.L", "right_wrist": "wrist.R",
+}  # fmt: skip
+# Arm segments straightened into the T-pose: joint -> (bone whose head starts the segment,
+# bone whose head ends it, canonical direction in Anny axes).
+_ARM_SEGMENTS: dict[str, tuple[str, str, tuple[float, float, float]]] = {
+    "left_collar": ("clavicle.L", "upperarm01.L", (1.0, 0.0, 0.0)),
+    "left_shoulder": ("upperarm01.L", "lowerarm01.L", (1.0, 0.0, 0.0)),
+    "left_elbow": ("lowerarm01.L", "wrist.L", (1.0, 0.0, 0.0)),
+    "left_wrist": ("wrist.L", "finger3-1.L", (1.0, 0.0, 0.0)),
+    "right_collar": ("clavicle.R", "upperarm01.R", (-1.0, 0.0, 0.0)),
+    "right_shoulder": ("upperarm01.R", "lowerarm01.R", (-1.0, 0.0, 0.0)),
+    "right_elbow": ("lowerarm01.R", "wrist.R", (-1.0, 0.0, 0.0)),
+    "right_wrist": ("wrist.R", "finger3-1.R", (-1.0, 0.0, 0.0)),
+}
+
+
+def _align(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """Smallest rotation (3, 3) taking unit direction ``src`` (3,) onto ``dst`` (3,)."""
+    src = src / src.norm()
+    dst = dst / dst.norm()
+    axis = torch.linalg.cross(src, dst)
+    angle = torch.atan2(axis.norm(), (src * dst).sum())
+    if axis.norm() < 1e-9:
+        return torch.eye(3, dtype=src.dtype)
+    return roma.rotvec_to_rotmat(axis / axis.norm() * angle)
+
+
+@dataclass
+class RestState:
+    """Shape-dependent quantities, recomputed when the shape changes."""
+
+    phenotypes: torch.Tensor
+    """(P,) phenotype values in [0, 1]."""
+    rest_bone_poses: torch.Tensor
+    """(1, B, 4, 4) Anny rest bone poses."""
+    rest_vertices: torch.Tensor
+    """(1, V, 3) rest mesh."""
+    kp_coeffs: torch.Tensor
+    """(K, B, 4): keypoint k = sum_b T_b[:3, :] @ kp_coeffs[k, b]."""
+
+
+class AnnyBody(nn.Module):
+    """Anny posed by canonical parameters; keypoints are ``KEYPOINT_NAMES``."""
+
+    name = "anny"
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        super().__init__()
+        import anny  # heavy import (warp); done once here
+        from anny.skinning.skinning import dense_bone_weights
+
+        model = anny.Anny().to(dtype=torch.float32)
+        self.model = model.to(device)
+        regressor = anny.KeypointsRegressor.coco(self.model, labels=list(KEYPOINT_NAMES))
+        self.register_buffer("kp_weights", regressor.regression_weights.float(), persistent=False)
+        skin = dense_bone_weights(
+            self.model.vertex_bone_weights, self.model.vertex_bone_indices, self.model.bone_count
+        )
+        self.register_buffer("skin_weights", skin.float(), persistent=False)  # (V, B)
+        self.bone_labels: list[str] = list(self.model.bone_labels)
+        self.phenotype_labels: list[str] = list(self.model.phenotype_labels)
+        self.faces = self.model.get_triangular_faces().to(device)
+        self._build_joint_map()
+
+    # ------------------------------------------------------------------ set-up
+    def _build_joint_map(self) -> None:
+        labels = self.bone_labels
+        n_bones = len(labels)
+        # entries: (canonical joint index, bone index, power applied to the rotation)
+        entries: list[tuple[int, int, float]] = []
+        for j, joint in enumerate(BODY_JOINTS):
+            if joint in _CHAIN_SPLIT:
+                bones = _CHAIN_SPLIT[joint]
+                entries += [(j, labels.index(b), 1.0 / len(bones)) for b in bones]
+            elif joint in _SIBLINGS:
+                entries += [(j, labels.index(b), 1.0) for b in _SIBLINGS[joint]]
+            else:
+                entries.append((j, labels.index(_SINGLE[joint]), 1.0))
+        self.register_buffer("map_joint", torch.tensor([e[0] for e in entries]), persistent=False)
+        self.register_buffer("map_bone", torch.tensor([e[1] for e in entries]), persistent=False)
+        self.register_buffer(
+            "map_power", torch.tensor([e[2] for e in entries], dtype=torch.float32), persistent=False
+        )
+        self.n_bones = n_bones
+        # Rest offsets (Anny axes): rotation taking the T-pose segment onto Anny's zero pose.
+        with torch.no_grad():
+            zero = self.model(None)
+            heads = zero["bone_poses"][0, :, :3, 3].cpu()
+        offsets = torch.eye(3).repeat(len(BODY_JOINTS), 1, 1)
+        for joint, (start, end, direction) in _ARM_SEGMENTS.items():
+            seg = heads[labels.index(end)] - heads[labels.index(start)]
+            offsets[BODY_JOINTS.index(joint)] = _align(torch.tensor(direction), seg)
+        self.register_buffer("rest_offsets", offsets.to(self.kp_weights.device), persistent=False)
+        c = torch.tensor(WORLD_FROM_CANONICAL, dtype=torch.float32)
+        self.register_buffer("anny_from_canonical", c.to(self.kp_weights.device), persistent=False)
+        self.register_buffer("parents", torch.tensor(BODY_PARENTS[1:]), persistent=False)
+
+    def source_hash(self) -> str:
+        """A short hash identifying the body model data (for the motion file's meta)."""
+        digest = hashlib.sha256()
+        digest.update(self.model.template_vertices.detach().cpu().numpy().tobytes())
+        digest.update(self.kp_weights.detach().cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ shape
+    def rest_state(self, phenotypes: torch.Tensor) -> RestState:
+        """Rest mesh, rest bones and keypoint coefficients for phenotypes (P,) in [0, 1]."""
+        m = self.model
+        zeros_local = torch.zeros(1, len(m.local_change_labels), device=phenotypes.device)
+        zeros_face = torch.zeros(1, len(m.facial_action_labels), device=phenotypes.device)
+        coeffs = m._get_phenotype_blendshape_coefficients(phenotypes[None], zeros_local, zeros_face)
+        rest = m.get_rest_model(coeffs)
+        verts = rest["rest_vertices"]  # (1, V, 3)
+        homo = torch.cat([verts[0], torch.ones_like(verts[0, :, :1])], dim=-1)  # (V, 4)
+        # (K, V, 4) weighted vertices, then (K*4, V) @ (V, B)
+        weighted = self.kp_weights[:, :, None] * homo[None]
+        k, v, _ = weighted.shape
+        coeff = (weighted.permute(0, 2, 1).reshape(k * 4, v) @ self.skin_weights).reshape(k, 4, -1)
+        return RestState(phenotypes, rest["rest_bone_poses"], verts, coeff.permute(0, 2, 1))
+
+    # ------------------------------------------------------------------ pose
+    def native_deltas(
+        self, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor
+    ) -> torch.Tensor:
+        """Anny ``local-ref`` delta transforms from canonical rotation matrices.
+
+        Args:
+            global_orient: (T, 3, 3) camera-from-canonical-model rotation.
+            body_pose: (T, 21, 3, 3) canonical local rotations (SMPL-X axes).
+            transl: (T, 3) pelvis position in the camera frame.
+        Returns:
+            (T, B, 4, 4) delta transforms for Anny's 104 bones.
+        """
+        t = body_pose.shape[0]
+        c = self.anny_from_canonical
+        local = c @ body_pose @ c.T  # canonical local rotations in Anny axes
+        offsets = self.rest_offsets
+        parent_off = offsets[self.parents]  # (21, 3, 3)
+        joint_off = offsets[1:]
+        local = parent_off @ local @ joint_off.transpose(-1, -2)
+        root = global_orient @ c.T  # camera from Anny model axes
+        root = root @ offsets[0].T
+        rots = torch.cat([root[:, None], local], dim=1)  # (T, 22, 3, 3)
+        sel = rots[:, self.map_joint]  # (T, E, 3, 3)
+        needs_power = self.map_power < 1.0
+        if bool(needs_power.any()):
+            vec = roma.rotmat_to_rotvec(sel[:, needs_power])
+            powered = roma.rotvec_to_rotmat(vec * self.map_power[needs_power][:, None])
+            sel = sel.clone()
+            sel[:, needs_power] = powered
+        deltas = torch.eye(4, device=rots.device, dtype=rots.dtype).repeat(t, self.n_bones, 1, 1)
+        deltas[:, self.map_bone, :3, :3] = sel
+        deltas[:, 0, :3, 3] = transl
+        return deltas
+
+    def bone_transforms(self, deltas: torch.Tensor, rest: RestState) -> torch.Tensor:
+        """Skinning transforms (T, B, 4, 4) from delta transforms (T, B, 4, 4)."""
+        from anny.utils import kinematics
+
+        m = self.model
+        transforms, _ = kinematics.forward_kinematic(
+            (m.kinematic_chain_levels, m.kinematic_chain_indices),
+            rest.rest_bone_poses.expand(deltas.shape[0], -1, -1, -1),
+            deltas,
+            "local-ref",
+            m.reference_bone_orientations,
+        )
+        return transforms
+
+    def keypoints(self, transforms: torch.Tensor, rest: RestState) -> torch.Tensor:
+        """Keypoints (T, K, 3) in the camera frame from skinning transforms (T, B, 4, 4)."""
+        return torch.einsum("tbij,kbj->tki", transforms[:, :, :3, :], rest.kp_coeffs)
+
+    def vertices(self, transforms: torch.Tensor, rest: RestState) -> torch.Tensor:
+        """Skinned vertices (T, V, 3) in the camera frame."""
+        return self.model.get_skinned_vertices(
+            rest.rest_vertices.expand(transforms.shape[0], -1, -1), transforms
+        )
+
+    def native_pose_rotvec(self, deltas: torch.Tensor) -> np.ndarray:
+        """Anny's native per-bone delta rotations (T, B, 3) as axis-angle."""
+        return roma.rotmat_to_rotvec(deltas[:, :, :3, :3]).detach().cpu().numpy()

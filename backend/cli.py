@@ -1,0 +1,200 @@
+"""Command line: ``python -m backend estimate|prepare|info``.
+
+Exit codes: 0 done, 1 internal error, 2 bad input (the message says what to do), 3 cancelled.
+With ``--events`` stdout carries only JSON lines; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import errno
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from backend import protocol
+from backend.config import PRESETS, DecodeConfig, EstimateConfig, TrackConfig, preset_detect, preset_fit
+from backend.errors import BadInput, Cancelled
+
+log = logging.getLogger("backend")
+
+
+class _CancelState:
+    """Cancellation from stdin ``cancel``, SIGINT or SIGTERM; raises Cancelled in the main thread."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def is_cancelled(self) -> bool:
+        return self.event.is_set()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if not self.event.is_set():
+            self.event.set()
+            raise Cancelled()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        if sys.stdin is not None and not sys.stdin.closed:
+            threading.Thread(target=self._watch_stdin, name="cancel-watch", daemon=True).start()
+
+    def _watch_stdin(self) -> None:
+        try:
+            for line in sys.stdin:
+                if line.strip().lower() == protocol.CANCEL_LINE:
+                    # Raise in the main thread at once, whatever it is doing.
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+        except (OSError, ValueError):
+            return
+
+
+def _emitter(events: bool):
+    lock = threading.Lock()
+
+    def report(event: protocol.Event) -> None:
+        if events:
+            with lock:
+                sys.stdout.write(protocol.encode(event) + "\n")
+                sys.stdout.flush()
+        elif event.get("event") == "stage":
+            log.info("stage %d/%d: %s", event["index"], event["count"], event["name"])
+
+    return report
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m backend", description="Video to 3D body motion.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    est = sub.add_parser("estimate", help="estimate the motion of the person in a video")
+    est.add_argument("video", type=Path)
+    est.add_argument("--out", type=Path, required=True, help="output .motion.npz")
+    est.add_argument("--body", choices=["anny"], default="anny")
+    est.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    est.add_argument("--preset", choices=PRESETS, default="balanced")
+    est.add_argument("--person", default="auto", help="auto (most prominent), all, or a track id")
+    est.add_argument("--start", type=int, default=0, help="first frame (inclusive)")
+    est.add_argument("--end", type=int, default=None, help="last frame (exclusive)")
+    est.add_argument("--focal-px", type=float, default=None, help="focal length in pixels")
+    est.add_argument("--preview", type=Path, default=None, help="write an MP4 preview (and a PNG contact sheet)")
+    est.add_argument("--events", action="store_true", help="JSON-lines events on stdout")
+    est.add_argument("--verbose", action="store_true")
+    sub.add_parser("prepare", help="one-time set-up: build caches so that the first estimate is fast")
+    sub.add_parser("info", help="versions and devices")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> EstimateConfig:
+    if args.start < 0 or (args.end is not None and args.end <= args.start):
+        raise BadInput("--start must be >= 0 and --end greater than --start.")
+    if args.focal_px is not None and args.focal_px <= 0:
+        raise BadInput("--focal-px must be a positive number of pixels.")
+    person = str(args.person)
+    if person not in ("auto", "all") and not person.isdigit():
+        raise BadInput("--person takes auto, all or a track id (a number printed in the warnings).")
+    return EstimateConfig(
+        preset=args.preset,
+        device=args.device,
+        body=args.body,
+        decode=DecodeConfig(start=args.start, end=args.end, focal_px=args.focal_px),
+        detect=preset_detect(args.preset),
+        track=TrackConfig(person=person),
+        fit=preset_fit(args.preset),
+    )
+
+
+def _estimate(args: argparse.Namespace, cancel: _CancelState) -> int:
+    report = _emitter(args.events)
+    from backend.pipeline import estimate
+
+    clock = time.perf_counter()
+    summary = estimate(args.video, args.out, _config(args), args.preview, report, cancel.is_cancelled)
+    total = time.perf_counter() - clock
+    n = summary.metrics.get("valid_frames", 0)
+    log.info("wrote %s in %.1f s", summary.motion_path, total)
+    for name, value in summary.fps.items():
+        log.info("  %-7s %7.1f frames/s (%.1f s)", name, value, summary.timings_s.get(name, 0.0))
+    for name, value in summary.metrics.items():
+        log.info("  %s: %s", name, round(value, 3) if isinstance(value, float) else value)
+    for path in summary.preview_paths:
+        log.info("preview: %s", path)
+    del n
+    return protocol.EXIT_OK
+
+
+def _prepare() -> int:
+    from backend.prepare import prepare
+
+    prepare()
+    return protocol.EXIT_OK
+
+
+def _info() -> int:
+    import torch
+
+    import backend
+
+    print(f"backend {backend.__version__}; torch {torch.__version__}; cuda available: {torch.cuda.is_available()}")
+    return protocol.EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s"
+    )
+    for noisy in ("anny", "absl", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    events = getattr(args, "events", False)
+    report = _emitter(events)
+    cancel = _CancelState()
+    try:
+        cancel.install()
+        if args.command == "estimate":
+            return _estimate(args, cancel)
+        if args.command == "prepare":
+            return _prepare()
+        return _info()
+    except BadInput as exc:
+        report(protocol.error("bad_input", str(exc)))
+        print(f"error: {exc}", file=sys.stderr)
+        return protocol.EXIT_BAD_INPUT
+    except (Cancelled, KeyboardInterrupt):
+        report(protocol.error("cancelled", "Cancelled; no output was written."))
+        print("cancelled: no output was written", file=sys.stderr)
+        return protocol.EXIT_CANCELLED
+    except MemoryError:
+        message = "Out of memory: process a shorter range with --start/--end or use --preset fast."
+        report(protocol.error("bad_input", message))
+        print(f"error: {message}", file=sys.stderr)
+        return protocol.EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            message = "The disk is full: free some space and run again."
+            report(protocol.error("bad_input", message))
+            print(f"error: {message}", file=sys.stderr)
+            return protocol.EXIT_BAD_INPUT
+        return _internal(exc, report, verbose)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, exit 1
+        return _internal(exc, report, verbose)
+
+
+def _internal(exc: BaseException, report: protocol.Reporter, verbose: bool) -> int:
+    detail = "".join(traceback.format_exception(exc))
+    report(protocol.error("internal", f"Internal error: {exc}", detail))
+    print(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)", file=sys.stderr)
+    if verbose:
+        print(detail, file=sys.stderr)
+    return protocol.EXIT_INTERNAL
+
+
+__all__ = ["main", "dataclasses"]

@@ -1,0 +1,112 @@
+"""Typed, frozen configuration: one dataclass per stage, grouped into presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Preset = Literal["fast", "balanced", "accurate"]
+PRESETS: tuple[Preset, ...] = ("fast", "balanced", "accurate")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    start: int = 0
+    """First frame to process (inclusive, in source frame numbers)."""
+    end: int | None = None
+    """Last frame to process (exclusive); None for the end of the clip."""
+    default_hfov_deg: float = 60.0
+    """Horizontal field of view assumed when the file carries no focal length."""
+    focal_px: float | None = None
+    """Focal length in pixels; overrides metadata and the default field of view."""
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    max_people: int = 4
+    """How many people the multi-person detector looks for in each frame."""
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    holistic: bool = True
+    """Run MediaPipe Holistic on the subject for hands, face and silhouette."""
+    model_complexity: int = 1
+    silhouette_size: int = 64
+    """Side of the square silhouette kept per frame (inside the subject's box)."""
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    person: str = "auto"
+    """'auto' (most prominent), 'all', or a track id as printed in the warnings."""
+    max_gap_frames: int = 15
+    """A track is continued across at most this many frames without a match."""
+    min_track_frames: int = 5
+
+
+@dataclass(frozen=True)
+class LiftConfig:
+    method: Literal["mediapipe"] = "mediapipe"
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    iters_global: int = 40
+    iters_pose3d: int = 60
+    """Body pose led by the 3D evidence (2D down-weighted), to settle depth ambiguities."""
+    iters_body: int = 100
+    iters_all: int = 60
+    lr: float = 0.03
+    gm_sigma_px: float = 40.0
+    """Geman-McClure scale for 2D residuals, in pixels at a 1000-pixel image height."""
+    w_2d: float = 1.0
+    w_3d: float = 20000.0
+    sigma_3d: float = 0.3
+    """Geman-McClure scale of the 3D term, metres."""
+    w_pose: float = 2.0
+    w_limits: float = 200.0
+    w_shape: float = 1.0
+    w_smooth_joints: float = 2.0e4
+    w_smooth_rot: float = 3.0
+    w_smooth_transl: float = 2.0e4
+    min_confidence: float = 0.2
+    fit_shape: bool = True
+    rel_tol: float = 1.0e-5
+    """Stop a stage when the loss improves by less than this fraction over 10 iterations."""
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    preview: str | None = None
+    """Path of an MP4 preview of the fitted body over the frames, or None."""
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    preset: Preset = "balanced"
+    device: str = "auto"
+    body: Literal["anny"] = "anny"
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    lift: LiftConfig = field(default_factory=LiftConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def preset_fit(preset: Preset) -> FitConfig:
+    """The fitting schedule of a preset."""
+    if preset == "fast":
+        return FitConfig(iters_global=25, iters_pose3d=40, iters_body=50, iters_all=25)
+    if preset == "accurate":
+        return FitConfig(iters_global=60, iters_pose3d=100, iters_body=250, iters_all=200)
+    return FitConfig()
+
+
+def preset_detect(preset: Preset) -> DetectConfig:
+    """The detector settings of a preset ('fast' skips hands, face and silhouette)."""
+    if preset == "fast":
+        return DetectConfig(holistic=False)
+    return DetectConfig()

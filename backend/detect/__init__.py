@@ -1,0 +1,1 @@
+"""2D detection (MediaPipe) and person tracking."""

@@ -1,0 +1,1 @@
+"""Temporal body-model fitting: pure loss terms, initialisation and the staged optimiser."""

@@ -1,0 +1,1 @@
+"""Rotations, cameras and frame conventions."""

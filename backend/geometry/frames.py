@@ -1,0 +1,76 @@
+"""Every conversion between the camera frame (OpenCV) and the world frame (Z up, ground z=0,
+subject starting to face -Y), in one place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backend.body.skeleton import KEYPOINT_NAMES
+
+_FEET = [KEYPOINT_NAMES.index(n) for n in ("left_heel", "left_big_toe", "right_heel", "right_big_toe")]
+_HIPS = [KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")]
+_SHOULDERS = [KEYPOINT_NAMES.index("left_shoulder"), KEYPOINT_NAMES.index("right_shoulder")]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def estimate_world_from_camera(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """A (4, 4) rigid transform from camera to world coordinates for one subject.
+
+    Up is the subject's mean hips-to-shoulders direction; the ground passes through the
+    lowest 5 % of the foot keypoints along it; the origin lies on the ground under the
+    pelvis of the first valid frame, which faces -Y.
+
+    Args:
+        keypoints: (T, K, 3) fitted keypoints in the camera frame.
+        valid: (T,) frames to use.
+    """
+    kp = keypoints[valid] if valid.any() else keypoints
+    pelvis = kp[:, _HIPS].mean(1)
+    chest = kp[:, _SHOULDERS].mean(1)
+    up = _unit((chest - pelvis).mean(0))
+    # The subject's left-to-right and forward direction at the first frame, made level.
+    left = kp[0, KEYPOINT_NAMES.index("left_hip")] - kp[0, KEYPOINT_NAMES.index("right_hip")]
+    left = _unit(left - up * float(left @ up))
+    forward = _unit(np.cross(left, up))  # person's front (left x up points forward)
+    # World axes in camera coordinates: X = person's left... subject faces -Y, so Y = -forward.
+    x_axis = np.cross(-forward, up)
+    rot = np.stack([x_axis, -forward, up])  # rows: world axes expressed in camera frame
+    heights = (kp[:, _FEET] @ up).ravel()
+    ground = float(np.percentile(heights, 5))
+    origin_cam = pelvis[0] - up * (float(pelvis[0] @ up) - ground)
+    out = np.eye(4)
+    out[:3, :3] = rot
+    out[:3, 3] = -rot @ origin_cam
+    return out
+
+
+def apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a (4, 4) rigid transform to points (..., 3)."""
+    return points @ transform[:3, :3].T + transform[:3, 3]
+
+
+def foot_contacts(world_kp: np.ndarray, times: np.ndarray, height_m: float = 0.06, speed_mps: float = 0.6) -> np.ndarray:
+    """Contact probabilities (T, 4) for left heel, left toe, right heel, right toe.
+
+    A point is in contact when it is near the ground and slow; the probability falls off
+    smoothly (logistic) with height and speed.
+
+    Args:
+        world_kp: (T, K, 3) keypoints in the world frame (z up, ground at 0).
+        times: (T,) seconds.
+    """
+    feet = world_kp[:, _FEET]  # (T, 4, 3)
+    t = feet.shape[0]
+    if t > 1:
+        dt = np.maximum(np.gradient(times), 1e-3)[:, None]
+        speed = np.linalg.norm(np.gradient(feet, axis=0), axis=-1) / dt
+    else:
+        speed = np.zeros((t, 4))
+    height = feet[..., 2]
+    p_h = 1.0 / (1.0 + np.exp((height - height_m) / (0.25 * height_m)))
+    p_v = 1.0 / (1.0 + np.exp((speed - speed_mps) / (0.25 * speed_mps)))
+    return (p_h * p_v).astype(np.float32)

@@ -1,0 +1,48 @@
+"""Atomic file writes: write to a temporary name in the target folder, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from backend.errors import BadInput
+
+
+def check_writable_dir(path: Path) -> None:
+    """Raise BadInput unless the folder that will hold ``path`` exists and is writable."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise BadInput(f"Output folder {folder} does not exist: create it or choose another --out.")
+    if not os.access(folder, os.W_OK):
+        raise BadInput(f"Output folder {folder} is not writable: choose another --out.")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it over ``path``.
+
+    On any exception the temporary file is removed and nothing is left at ``path``.
+    A full disk becomes a BadInput with a message that says so.
+    """
+    path = Path(path)
+    check_writable_dir(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise BadInput(f"The disk holding {path.parent} is full: free some space and run again.") from exc
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
