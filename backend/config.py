@@ -66,9 +66,9 @@ class FitConfig:
     w_pose: float = 2.0
     w_limits: float = 200.0
     w_shape: float = 1.0
-    w_smooth_joints: float = 2.0e4
+    w_smooth_joints: float = 5.0e3
     w_smooth_rot: float = 3.0
-    w_smooth_transl: float = 2.0e4
+    w_smooth_transl: float = 5.0e3
     min_confidence: float = 0.2
     fit_shape: bool = True
     rel_tol: float = 1.0e-5

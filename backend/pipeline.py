@@ -103,6 +103,7 @@ def _person_arrays(track: SubjectTrack, fit: FitResult, world_from_camera: np.nd
         "keypoints2d": track.body2d.astype(np.float32),
         "keypoints3d": fit.keypoints3d.astype(np.float32),
         "keypoints3d_world": world_kp.astype(np.float32),
+        "keypoints3d_detector": track.body_world.astype(np.float32),
         "keypoints2d_left_hand": track.left_hand2d.astype(np.float32),
         "keypoints2d_right_hand": track.right_hand2d.astype(np.float32),
         "keypoints2d_face": track.face2d.astype(np.float16),

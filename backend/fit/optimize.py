@@ -153,12 +153,13 @@ class TemporalFitter:
             deltas = self.body.native_deltas(orient, pose_m, params.transl)
             kp = self.body.keypoints(self.body.bone_transforms(deltas, rest), rest)
             proj = project(kp, tens["K"])
+            rel = losses.root_relative(kp, _LHIP, _RHIP)
             c2d = no_arms if stage == "global" else conf2d_t
             terms = {
                 "2d": w2d * losses.reprojection(proj, tens["kp2d"], c2d, cfg.gm_sigma_px, scale),
                 "3d": w3d
-                * losses.keypoints3d(losses.root_relative(kp, _LHIP, _RHIP), tens["lifted"], conf3d_t, cfg.sigma_3d),
-                "smooth_joints": ws * cfg.w_smooth_joints * losses.smoothness(kp, dt),
+                * losses.keypoints3d(rel, tens["lifted"], conf3d_t, cfg.sigma_3d),
+                "smooth_joints": ws * cfg.w_smooth_joints * losses.smoothness(rel, dt),
                 "smooth_transl": ws * cfg.w_smooth_transl * losses.smoothness(params.transl, dt),
                 "smooth_rot": ws * cfg.w_smooth_rot
                 * losses.smoothness(torch.cat([orient[:, None], pose_m], 1).flatten(1), dt),
