@@ -2,7 +2,8 @@
 
 Two streamed passes over the frames (never all held in memory):
 1. ``PoseLandmarker`` finds everyone's body in every frame (:mod:`backend.detect.multi`);
-   detections are linked into tracks and the subject(s) chosen (:mod:`backend.detect.track`).
+   detections are linked into tracks, tracks of one person lost for a while re-linked by
+   appearance, and the subject(s) chosen (:mod:`backend.detect.track`).
 2. MediaPipe Holistic on a crop around each subject adds hands, face and silhouette
    (:mod:`backend.detect.holistic`); skipped when ``DetectConfig.holistic`` is False.
 """
@@ -19,7 +20,7 @@ from backend import protocol
 from backend.config import DetectConfig, TrackConfig
 from backend.detect.holistic import SubjectHolistic, effective_complexity
 from backend.detect.multi import FramePeople, MultiPoseDetector
-from backend.detect.track import Track, associate, choose_subjects, keypoint_bbox
+from backend.detect.track import Track, associate, choose_subjects, keypoint_bbox, relink
 from backend.detect.types import N_BODY, N_FACE, N_HAND, DetectionResult, SubjectTrack
 from backend.errors import BadInput, Cancelled
 from backend.io.video import VideoInfo, iter_frames
@@ -64,7 +65,7 @@ def frame_ranges(frame_index: np.ndarray, mask: np.ndarray) -> str:
     breaks = np.flatnonzero(np.diff(idx) != 1)
     starts = np.concatenate([[0], breaks + 1])
     ends = np.concatenate([breaks, [len(idx) - 1]])
-    for a, b in zip(starts, ends):
+    for a, b in zip(starts, ends, strict=True):
         runs.append(f"{idx[a]}" if a == b else f"{idx[a]}-{idx[b]}")
     return ", ".join(runs)
 
@@ -126,7 +127,7 @@ def _holistic_pass(
             t = position.get(frame.index)
             if t is None:
                 continue
-            for subject, graph in zip(subjects, graphs):
+            for subject, graph in zip(subjects, graphs, strict=True):
                 if not subject.valid[t]:
                     continue
                 out = graph.process(frame.rgb, subject.body2d[t], subject.bbox[t])
@@ -136,7 +137,7 @@ def _holistic_pass(
                 subject.silhouette[t] = out.silhouette
             done += 1
             progress.step(done)
-        for subject, graph in zip(subjects, graphs):
+        for subject, graph in zip(subjects, graphs, strict=True):
             if graph.disagreements:
                 log.info(
                     "Holistic saw someone other than subject %d in %d frames (hands and face dropped there)",
@@ -194,6 +195,7 @@ def detect_subjects(
         )
 
     tracks = associate([p.body2d for p in people], track)
+    tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people])
     frame_index = np.array([p.index for p in people], np.int64)
     chosen, warnings = choose_subjects(tracks, track.person, frame_index)
     log.info(

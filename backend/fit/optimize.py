@@ -186,6 +186,8 @@ class TemporalFitter:
         start = time.perf_counter()
         last_report = 0.0
         for name, group, iters, rest in stages:
+            if iters <= 0:
+                continue
             history: list[float] = []
             terms: dict[str, float] = {}
             evals = 0

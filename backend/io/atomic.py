@@ -13,12 +13,22 @@ from backend.errors import BadInput
 
 
 def check_writable_dir(path: Path) -> None:
-    """Raise BadInput unless the folder that will hold ``path`` exists and is writable."""
-    folder = path.resolve().parent
+    """Raise BadInput unless a file can really be created in the folder that will hold ``path``.
+
+    Probes by creating and removing a temporary file (permission bits alone say nothing for root,
+    read-only mounts or special file systems).
+    """
+    folder = Path(path).resolve().parent
     if not folder.is_dir():
-        raise BadInput(f"Output folder {folder} does not exist: create it or choose another --out.")
-    if not os.access(folder, os.W_OK):
-        raise BadInput(f"Output folder {folder} is not writable: choose another --out.")
+        raise BadInput(f"Output folder {folder} does not exist: create it or choose another output path.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise BadInput(f"The disk holding {folder} is full: free some space and run again.") from exc
+        raise BadInput(f"Cannot write to the output folder {folder} ({exc.strerror}): choose another output path.") from exc
 
 
 @contextlib.contextmanager
