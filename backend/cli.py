@@ -41,10 +41,15 @@ class _CancelState:
             raise Cancelled()
 
     def install(self) -> None:
+        self._previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         if sys.stdin is not None and not sys.stdin.closed:
             threading.Thread(target=self._watch_stdin, name="cancel-watch", daemon=True).start()
+
+    def uninstall(self) -> None:
+        for sig, handler in getattr(self, "_previous", {}).items():
+            signal.signal(sig, handler)
 
     def _watch_stdin(self) -> None:
         try:
@@ -57,14 +62,37 @@ class _CancelState:
             return
 
 
-def _emitter(events: bool):
+class _EventsStream:
+    """Keep the real stdout for events only: while open, fd 1 (and sys.stdout) go to stderr, so
+    that whatever a library prints (Python or C) cannot corrupt the JSON-lines stream."""
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        self._saved_stdout = sys.stdout
+        self._saved_fd = os.dup(1)
+        self.stream = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        sys.stderr.flush()
+        os.dup2(self._saved_fd, 1)
+        os.close(self._saved_fd)
+        sys.stdout = self._saved_stdout
+        self.stream.close()
+
+
+def _emitter(stream: _EventsStream | None) -> protocol.Reporter:
     lock = threading.Lock()
 
     def report(event: protocol.Event) -> None:
-        if events:
+        if stream is not None:
             with lock:
-                sys.stdout.write(protocol.encode(event) + "\n")
-                sys.stdout.flush()
+                stream.write(protocol.encode(event) + "\n")
         elif event.get("event") == "stage":
             log.info("stage %d/%d: %s", event["index"], event["count"], event["name"])
 
@@ -111,8 +139,7 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
     )
 
 
-def _estimate(args: argparse.Namespace, cancel: _CancelState) -> int:
-    report = _emitter(args.events)
+def _estimate(args: argparse.Namespace, cancel: _CancelState, report: protocol.Reporter) -> int:
     from backend.pipeline import estimate
 
     clock = time.perf_counter()
@@ -154,13 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("anny", "absl", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    events = getattr(args, "events", False)
-    report = _emitter(events)
+    stream = _EventsStream() if getattr(args, "events", False) else None
+    report = _emitter(stream)
     cancel = _CancelState()
     try:
         cancel.install()
         if args.command == "estimate":
-            return _estimate(args, cancel)
+            return _estimate(args, cancel, report)
         if args.command == "prepare":
             return _prepare()
         return _info()
@@ -186,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal(exc, report, verbose)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, exit 1
         return _internal(exc, report, verbose)
+    finally:
+        cancel.uninstall()
+        if stream is not None:
+            stream.close()
 
 
 def _internal(exc: BaseException, report: protocol.Reporter, verbose: bool) -> int:

@@ -26,7 +26,8 @@ _BONES = [
     (5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (11, 12), (5, 11), (6, 12), (11, 13), (13, 15),
     (12, 14), (14, 16), (15, 17), (16, 18), (15, 21), (16, 22), (0, 1), (0, 2), (1, 3), (2, 4),
 ]  # fmt: skip
-_MESH_COLOUR = np.array([235.0, 170.0, 90.0])  # RGB
+_MESH_COLOUR = np.array([235.0, 170.0, 90.0])  # RGB, frames with detections
+_BRIDGED_COLOUR = np.array([170.0, 170.0, 170.0])  # frames bridged by the temporal fit
 
 
 @dataclass
@@ -46,7 +47,9 @@ class PreviewSource:
     intrinsics: np.ndarray
 
 
-def _draw_mesh(rgb: np.ndarray, verts: np.ndarray, faces: np.ndarray, k: np.ndarray) -> np.ndarray:
+def _draw_mesh(
+    rgb: np.ndarray, verts: np.ndarray, faces: np.ndarray, k: np.ndarray, colour: np.ndarray
+) -> np.ndarray:
     h, w = rgb.shape[:2]
     s = 0.5
     hs, ws = max(1, int(h * s)), max(1, int(w * s))
@@ -76,7 +79,7 @@ def _draw_mesh(rgb: np.ndarray, verts: np.ndarray, faces: np.ndarray, k: np.ndar
     layer = cv2.dilate(layer, np.ones((3, 3), np.uint8))
     layer = cv2.resize(layer, (w, h), interpolation=cv2.INTER_LINEAR)
     alpha = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)[..., None] / 255.0 * 0.65
-    body = layer[..., None] * _MESH_COLOUR[None, None]
+    body = layer[..., None] * colour[None, None]
     return (rgb * (1.0 - alpha) + body * alpha).astype(np.uint8)
 
 
@@ -95,12 +98,14 @@ def render_frames(info: VideoInfo, source: PreviewSource, chunk: int = 32) -> It
     for frame in iter_frames(info, start, end):
         i = lookup.get(frame.index)
         rgb = frame.rgb
-        if i is not None and source.valid[i]:
+        if i is not None:
             if not (cache_start <= i < cache_start + len(cache)):
                 cache_start = i
                 cache = source.vertices(i, min(i + chunk, len(source.frame_index)))
-            rgb = _draw_mesh(rgb, cache[i - cache_start], source.faces, source.intrinsics)
-            _draw_skeleton(rgb, source.projected[i])
+            colour = _MESH_COLOUR if source.valid[i] else _BRIDGED_COLOUR
+            rgb = _draw_mesh(rgb, cache[i - cache_start], source.faces, source.intrinsics, colour)
+            if source.valid[i]:
+                _draw_skeleton(rgb, source.projected[i])
         yield (i if i is not None else -1), rgb
 
 

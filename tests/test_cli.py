@@ -1,0 +1,141 @@
+"""The command line: bad input exits 2 with one line, cancel exits 3 fast with no output,
+and a short end-to-end run on the demo clip writes a valid motion file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from backend.cli import main
+from backend.errors import BadInput
+from backend.io import motion
+from backend.io.atomic import atomic_path
+from tests.conftest import DEMO, ROOT, write_clip
+
+
+def _run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["estimate", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _assert_one_line_error(code: int, err: str, expected: str) -> None:
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert expected in lines[0]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [("text.mp4", b"hello, not a video\n" * 20, "convert it"), ("empty.mp4", b"", "empty")],
+)
+def test_bad_video_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes, expected: str) -> None:
+    video = tmp_path / name
+    video.write_bytes(content)
+    code, _, err = _run_main(capsys, str(video), "--out", str(tmp_path / "o.motion.npz"))
+    _assert_one_line_error(code, err, expected)
+    assert not (tmp_path / "o.motion.npz").exists()
+
+
+def test_missing_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run_main(capsys, str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.motion.npz"))
+    _assert_one_line_error(code, err, "does not exist")
+
+
+def test_unwritable_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = write_clip(tmp_path / "c.mp4")
+    for out in ("/sys/o.motion.npz", str(tmp_path / "no_such_folder" / "o.motion.npz")):
+        code, _, err = _run_main(capsys, str(clip), "--out", out)
+        _assert_one_line_error(code, err, "output")
+
+
+def test_clip_without_a_person(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "nobody.mp4", frames=15)
+    proc = _backend("estimate", str(clip), "--out", str(tmp_path / "o.motion.npz"), "--events")
+    out, err = proc.communicate(timeout=120)
+    _assert_one_line_error(proc.returncode, err, "No person")
+    events = [json.loads(line) for line in out.splitlines()]  # only JSON lines on stdout
+    assert events[-1]["event"] == "error" and events[-1]["kind"] == "bad_input"
+    assert not (tmp_path / "o.motion.npz").exists()
+
+
+def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = write_clip(tmp_path / "c.mp4")
+    code, _, err = _run_main(capsys, str(clip), "--out", str(tmp_path / "o.npz"), "--start", "5", "--end", "2")
+    _assert_one_line_error(code, err, "--end")
+
+
+def test_full_disk_becomes_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises(BadInput, match="full"):
+        with atomic_path(tmp_path / "x.bin") as tmp:
+            tmp.write_bytes(b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _backend(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend", *args],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_cancel_exits_3_within_a_second_and_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "demo.motion.npz"
+    proc = _backend("estimate", str(DEMO), "--out", str(out), "--preview", str(tmp_path / "p.mp4"), "--events")
+    assert proc.stdout is not None and proc.stdin is not None
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "progress" and event["stage"] == "detect" and event["done"] > 5:
+            break
+    sent = time.perf_counter()
+    proc.stdin.write("cancel\n")
+    proc.stdin.flush()
+    code = proc.wait(timeout=30)
+    elapsed = time.perf_counter() - sent
+    assert code == 3, proc.stderr.read() if proc.stderr else ""
+    assert elapsed < 1.0, f"took {elapsed:.2f} s to exit after cancel"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_cancels(tmp_path: Path) -> None:
+    proc = _backend("estimate", str(DEMO), "--out", str(tmp_path / "d.motion.npz"), "--events")
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "progress":
+            break
+    proc.terminate()
+    assert proc.wait(timeout=30) == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_end_to_end_on_part_of_the_demo(tmp_path: Path) -> None:
+    out = tmp_path / "part.motion.npz"
+    proc = _backend(
+        "estimate", str(DEMO), "--out", str(out), "--start", "0", "--end", "40", "--preset", "fast", "--events"
+    )
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    events = [json.loads(line) for line in stdout.splitlines()]  # stdout holds JSON lines only
+    stages = [e["name"] for e in events if e["event"] == "stage"]
+    assert stages == ["decode", "detect", "track", "lift", "fit", "write"]
+    assert events[-1] == {"event": "result", "path": str(out)}
+    loaded = motion.load(out)
+    person = loaded.person()
+    assert person.frame_count == 40 and person["frame_index"][0] == 0
+    assert person["valid"].mean() > 0.7
+    metrics = loaded.meta["metrics"]
+    assert metrics["reprojection_median_px"] < 15.0
+    assert metrics["accel_fitted_mm"] < metrics["accel_mediapipe_world_mm"]
+    assert set(loaded.meta["fps_per_stage"]) >= {"detect", "fit"}
