@@ -16,8 +16,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from backend import protocol
 from backend.config import PRESETS, DecodeConfig, EstimateConfig, TrackConfig, preset_detect, preset_fit

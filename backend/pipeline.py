@@ -178,7 +178,7 @@ def estimate(
         fitter = TemporalFitter(body, config.fit, device)
         fits: list[FitResult] = []
         metrics: dict[str, float] = {}
-        for subject, lift in zip(detection.subjects, lifts):
+        for subject, lift in zip(detection.subjects, lifts, strict=False):
             inputs = _fit_inputs(subject, lift.keypoints3d, lift.confidence, k, info.height)
             result = fitter.fit(inputs, report, is_cancelled)
             for message in result.warnings:
@@ -192,7 +192,7 @@ def estimate(
         stage("write")
         clock = time.perf_counter()
         people = []
-        for subject, result in zip(detection.subjects, fits):
+        for subject, result in zip(detection.subjects, fits, strict=False):
             wfc = frames.estimate_world_from_camera(result.keypoints3d, subject.valid)
             people.append(motion_io.PersonMotion(subject.track_id, _person_arrays(subject, result, wfc)))
         fps = {name: n_frames / max(timings[name], 1e-6) for name in ("detect", "lift", "fit")}

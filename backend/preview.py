@@ -8,9 +8,9 @@ fitted skeleton is drawn on top. Frames are streamed; vertices are computed in c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np

@@ -12,7 +12,8 @@ Standard library only. One JSON object per line on stdout when ``--events`` is g
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Event = dict[str, Any]
 Reporter = Callable[[Event], None]

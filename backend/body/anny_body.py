@@ -112,6 +112,7 @@ class AnnyBody(nn.Module):
         self.phenotype_labels: list[str] = list(self.model.phenotype_labels)
         self.faces = self.model.get_triangular_faces().to(device)
         self._build_joint_map()
+        self.to(device)  # every buffer on the chosen device
 
     # ------------------------------------------------------------------ set-up
     def _build_joint_map(self) -> None:

@@ -207,7 +207,7 @@ class TemporalFitter:
                 if not torch.isfinite(loss):
                     # NaN guard: roll back to the last good parameters and take smaller steps.
                     with torch.no_grad():
-                        for p, s in zip(group, snapshot):
+                        for p, s in zip(group, snapshot, strict=False):
                             p.copy_(s)
                     for g in optim.param_groups:
                         g["lr"] *= 0.5
@@ -231,7 +231,7 @@ class TemporalFitter:
                 torch.isfinite(p).all() for p in group
             ):
                 with torch.no_grad():
-                    for p, s in zip(group, snapshot):
+                    for p, s in zip(group, snapshot, strict=False):
                         p.copy_(s)
                 warnings.append(f"Fit stage '{name}' became numerically unstable; kept the previous stage's result.")
             done += iters
