@@ -112,7 +112,9 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument("--start", type=int, default=0, help="first frame (inclusive)")
     est.add_argument("--end", type=int, default=None, help="last frame (exclusive)")
     est.add_argument("--focal-px", type=float, default=None, help="focal length in pixels")
-    est.add_argument("--preview", type=Path, default=None, help="write an MP4 preview (and a PNG contact sheet)")
+    est.add_argument(
+        "--preview", type=Path, default=None, help="write an MP4 preview (and a PNG contact sheet)"
+    )
     est.add_argument("--events", action="store_true", help="JSON-lines events on stdout")
     est.add_argument("--verbose", action="store_true")
     sub.add_parser("prepare", help="one-time set-up: build caches so that the first estimate is fast")
@@ -169,7 +171,9 @@ def _info() -> int:
 
     import backend
 
-    print(f"backend {backend.__version__}; torch {torch.__version__}; cuda available: {torch.cuda.is_available()}")
+    print(
+        f"backend {backend.__version__}; torch {torch.__version__}; cuda available: {torch.cuda.is_available()}"
+    )
     return protocol.EXIT_OK
 
 
@@ -177,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s"
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(levelname)s %(message)s",
     )
     for noisy in ("anny", "absl", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -68,7 +68,9 @@ def mean_acceleration_mm(points: np.ndarray, valid: np.ndarray) -> float:
     return float(np.linalg.norm(acc[ok], axis=-1).mean() * 1000.0)
 
 
-def _fit_inputs(track: SubjectTrack, lift_kp: np.ndarray, lift_conf: np.ndarray, k: np.ndarray, h: int) -> FitInputs:
+def _fit_inputs(
+    track: SubjectTrack, lift_kp: np.ndarray, lift_conf: np.ndarray, k: np.ndarray, h: int
+) -> FitInputs:
     kp2d, has = mediapipe_to_keypoints(track.body2d)
     conf2d = kp2d[..., 2].copy()
     conf2d[:, ~has] = 0.0
@@ -79,7 +81,9 @@ def _fit_inputs(track: SubjectTrack, lift_kp: np.ndarray, lift_conf: np.ndarray,
     )  # fmt: skip
 
 
-def _metrics(track: SubjectTrack, fit: FitResult, conf2d: np.ndarray, lifted_raw: np.ndarray) -> dict[str, float]:
+def _metrics(
+    track: SubjectTrack, fit: FitResult, conf2d: np.ndarray, lifted_raw: np.ndarray
+) -> dict[str, float]:
     kp2d, _ = mediapipe_to_keypoints(track.body2d)
     err = np.linalg.norm(fit.projected - kp2d[..., :2], axis=-1)
     good = conf2d > 0.5
@@ -93,7 +97,9 @@ def _metrics(track: SubjectTrack, fit: FitResult, conf2d: np.ndarray, lifted_raw
     }
 
 
-def _person_arrays(track: SubjectTrack, fit: FitResult, world_from_camera: np.ndarray) -> dict[str, np.ndarray]:
+def _person_arrays(
+    track: SubjectTrack, fit: FitResult, world_from_camera: np.ndarray
+) -> dict[str, np.ndarray]:
     t = len(track.frame_index)
     world_kp = frames.apply(world_from_camera, fit.keypoints3d)
     return {
@@ -153,12 +159,18 @@ def estimate(
         info = probe(video)
         dcfg = config.decode
         k = info.intrinsics(dcfg.focal_px, dcfg.default_hfov_deg)
-        focal_source = "--focal-px" if dcfg.focal_px is not None else f"default {dcfg.default_hfov_deg:g} deg horizontal field of view"
+        focal_source = (
+            "--focal-px"
+            if dcfg.focal_px is not None
+            else f"default {dcfg.default_hfov_deg:g} deg horizontal field of view"
+        )
         timings["decode"] = time.perf_counter() - clock
 
         stage("detect")
         clock = time.perf_counter()
-        detection = detect_subjects(info, dcfg.start, dcfg.end, config.detect, config.track, report, is_cancelled)
+        detection = detect_subjects(
+            info, dcfg.start, dcfg.end, config.detect, config.track, report, is_cancelled
+        )
         timings["detect"] = time.perf_counter() - clock
         stage("track")
         for message in detection.warnings:
@@ -244,7 +256,9 @@ def estimate(
         if preview is not None:
             clock = time.perf_counter()
             subject, result = detection.subjects[0], fits[0]
-            previews = _write_preview(info, subject, result, body, k, Path(preview), report, is_cancelled, written)
+            previews = _write_preview(
+                info, subject, result, body, k, Path(preview), report, is_cancelled, written
+            )
             timings["preview"] = time.perf_counter() - clock
         report(protocol.result(str(out)))
         return EstimateSummary(out, previews, timings, fps, metrics, warnings)

@@ -78,7 +78,9 @@ def _draw_mesh(
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
     layer = cv2.dilate(layer, np.ones((3, 3), np.uint8))
     layer = cv2.resize(layer, (w, h), interpolation=cv2.INTER_LINEAR)
-    alpha = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)[..., None] / 255.0 * 0.65
+    alpha = (
+        cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)[..., None] / 255.0 * 0.65
+    )
     body = layer[..., None] * colour[None, None]
     return (rgb * (1.0 - alpha) + body * alpha).astype(np.uint8)
 
@@ -90,7 +92,9 @@ def _draw_skeleton(rgb: np.ndarray, kp: np.ndarray) -> None:
         cv2.line(rgb, pa, pb, (40, 220, 40), thickness, cv2.LINE_AA)
 
 
-def render_frames(info: VideoInfo, source: PreviewSource, chunk: int = 32) -> Iterator[tuple[int, np.ndarray]]:
+def render_frames(
+    info: VideoInfo, source: PreviewSource, chunk: int = 32
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (position in the processed range, RGB frame with the body drawn)."""
     start, end = int(source.frame_index[0]), int(source.frame_index[-1]) + 1
     lookup = {int(f): i for i, f in enumerate(source.frame_index)}
@@ -123,7 +127,9 @@ def write_preview(
     picks = set(np.linspace(0, total - 1, 9).round().astype(int).tolist())
     tiles: dict[int, np.ndarray] = {}
     with atomic_path(out_path, suffix=".mp4") as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, (info.width, info.height))
+        writer = cv2.VideoWriter(
+            str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, (info.width, info.height)
+        )
         if not writer.isOpened():
             raise OSError(f"cannot open a video writer for {out_path}")
         try:
@@ -132,7 +138,9 @@ def write_preview(
                     raise Cancelled()
                 writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                 if i in picks:
-                    tiles[i] = cv2.resize(rgb, (info.width // 3, info.height // 3), interpolation=cv2.INTER_AREA)
+                    tiles[i] = cv2.resize(
+                        rgb, (info.width // 3, info.height // 3), interpolation=cv2.INTER_AREA
+                    )
                 if n % 10 == 0:
                     report(protocol.progress("preview", n + 1, total))
         finally:

@@ -48,7 +48,10 @@ def main() -> int:
     frames = meta["frame_count"]
     estimate_s = sum(v for k, v in timings.items() if k != "preview")
     rows = [
-        ("clip", f"{Path(args.video).name}: {frames} frames, {meta['image_size'][0]}x{meta['image_size'][1]}"),
+        (
+            "clip",
+            f"{Path(args.video).name}: {frames} frames, {meta['image_size'][0]}x{meta['image_size'][1]}",
+        ),
         ("preset / device", f"{args.preset} / {meta['device']}"),
         ("wall time, whole command", f"{wall:.1f} s ({frames / wall:.1f} frames/s)"),
         ("stages decode..write", f"{estimate_s:.1f} s"),
@@ -56,19 +59,33 @@ def main() -> int:
     for stage in ("detect", "lift", "fit"):
         rows.append((f"  {stage}", f"{fps.get(stage, 0):.1f} frames/s ({timings.get(stage, 0):.1f} s)"))
     if "preview" in timings:
-        rows.append(("  preview (mp4 + png)", f"{frames / max(timings['preview'], 1e-6):.1f} frames/s ({timings['preview']:.1f} s)"))
+        rows.append(
+            (
+                "  preview (mp4 + png)",
+                f"{frames / max(timings['preview'], 1e-6):.1f} frames/s ({timings['preview']:.1f} s)",
+            )
+        )
     rows += [
         ("peak memory (RSS)", f"{peak_mb:.0f} MB"),
-        ("reprojection median / mean (conf > 0.5)", f"{metrics['reprojection_median_px']:.2f} / {metrics['reprojection_mean_px']:.2f} px"),
+        (
+            "reprojection median / mean (conf > 0.5)",
+            f"{metrics['reprojection_median_px']:.2f} / {metrics['reprojection_mean_px']:.2f} px",
+        ),
         ("jitter: mean 3D acceleration, fitted", f"{metrics['accel_fitted_mm']:.1f} mm/frame²"),
         ("jitter: MediaPipe world landmarks", f"{metrics['accel_mediapipe_world_mm']:.1f} mm/frame²"),
-        ("jitter ratio (fitted / MediaPipe)", f"{metrics['accel_fitted_mm'] / metrics['accel_mediapipe_world_mm']:.3f}"),
+        (
+            "jitter ratio (fitted / MediaPipe)",
+            f"{metrics['accel_fitted_mm'] / metrics['accel_mediapipe_world_mm']:.3f}",
+        ),
         ("subject frames with detections", f"{metrics['valid_frames']} / {frames}"),
     ]
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
-    print(json.dumps({"timings_s": timings, "fps": fps, "metrics": metrics, "wall_s": round(wall, 2)}), file=sys.stderr)
+    print(
+        json.dumps({"timings_s": timings, "fps": fps, "metrics": metrics, "wall_s": round(wall, 2)}),
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -41,7 +41,11 @@ def test_each_joint_moves_the_keypoints_below_it(anny_body) -> None:
     rest = anny_body.rest_state(torch.full((6,), 0.5))
     base, _ = _kp(anny_body, rest, torch.zeros(1, 21, 3))
     # (joint, axis of a rotation that is not a twist about the bone, keypoint it must move)
-    for joint, axis, moved in (("left_knee", 0, "left_ankle"), ("right_elbow", 1, "right_wrist"), ("neck", 0, "nose")):
+    for joint, axis, moved in (
+        ("left_knee", 0, "left_ankle"),
+        ("right_elbow", 1, "right_wrist"),
+        ("neck", 0, "nose"),
+    ):
         pose = torch.zeros(1, 21, 3)
         pose[0, BODY_JOINTS.index(joint) - 1, axis] = 0.6
         kp, _ = _kp(anny_body, rest, pose)

@@ -37,7 +37,9 @@ def _assert_one_line_error(code: int, err: str, expected: str) -> None:
     ("name", "content", "expected"),
     [("text.mp4", b"hello, not a video\n" * 20, "convert it"), ("empty.mp4", b"", "empty")],
 )
-def test_bad_video_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes, expected: str) -> None:
+def test_bad_video_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes, expected: str
+) -> None:
     video = tmp_path / name
     video.write_bytes(content)
     code, _, err = _run_main(capsys, str(video), "--out", str(tmp_path / "o.motion.npz"))
@@ -69,7 +71,9 @@ def test_clip_without_a_person(tmp_path: Path) -> None:
 
 def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clip = write_clip(tmp_path / "c.mp4")
-    code, _, err = _run_main(capsys, str(clip), "--out", str(tmp_path / "o.npz"), "--start", "5", "--end", "2")
+    code, _, err = _run_main(
+        capsys, str(clip), "--out", str(tmp_path / "o.npz"), "--start", "5", "--end", "2"
+    )
     _assert_one_line_error(code, err, "--end")
 
 
@@ -93,7 +97,9 @@ def _backend(*args: str) -> subprocess.Popen[str]:
 
 def test_cancel_exits_3_within_a_second_and_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "demo.motion.npz"
-    proc = _backend("estimate", str(DEMO), "--out", str(out), "--preview", str(tmp_path / "p.mp4"), "--events")
+    proc = _backend(
+        "estimate", str(DEMO), "--out", str(out), "--preview", str(tmp_path / "p.mp4"), "--events"
+    )
     assert proc.stdout is not None and proc.stdin is not None
     for line in proc.stdout:
         event = json.loads(line)
@@ -123,7 +129,17 @@ def test_sigterm_cancels(tmp_path: Path) -> None:
 def test_end_to_end_on_part_of_the_demo(tmp_path: Path) -> None:
     out = tmp_path / "part.motion.npz"
     proc = _backend(
-        "estimate", str(DEMO), "--out", str(out), "--start", "0", "--end", "40", "--preset", "fast", "--events"
+        "estimate",
+        str(DEMO),
+        "--out",
+        str(out),
+        "--start",
+        "0",
+        "--end",
+        "40",
+        "--preset",
+        "fast",
+        "--events",
     )
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr

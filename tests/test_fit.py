@@ -55,10 +55,14 @@ def _synthetic(body, t: int = 40, seed: int = 0):
 def test_fit_converges_on_synthetic_clip(anny_body) -> None:
     inputs, kp, px, transl = _synthetic(anny_body)
     events: list[dict] = []
-    result = TemporalFitter(anny_body, FitConfig(), torch.device("cpu")).fit(inputs, events.append, lambda: False)
+    result = TemporalFitter(anny_body, FitConfig(), torch.device("cpu")).fit(
+        inputs, events.append, lambda: False
+    )
     reproj = np.linalg.norm(result.projected - px, axis=-1)
+
     def rel(x: np.ndarray) -> np.ndarray:
         return x - 0.5 * (x[:, LH : LH + 1] + x[:, RH : RH + 1])
+
     mpjpe_mm = 1000 * np.linalg.norm(rel(result.keypoints3d) - rel(kp), axis=-1).mean()
     assert np.median(reproj) < 3.0
     assert mpjpe_mm < 30.0

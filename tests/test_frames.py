@@ -12,8 +12,10 @@ def _standing_subject_in_camera() -> np.ndarray:
     """(T, K, 3) keypoints of a person 4 m in front of a level camera, facing it, feet 1.2 m below."""
     t = 10
     kp = np.zeros((t, len(KEYPOINT_NAMES), 3))
+
     def put(name: str, x: float, y: float) -> None:
         kp[:, KEYPOINT_NAMES.index(name)] = [x, y, 4.0]
+
     for side, sx in (("left", 1.0), ("right", -1.0)):
         # facing the camera: the person's left is on the image right (+x)
         put(f"{side}_shoulder", 0.2 * sx, -0.3)

@@ -60,6 +60,8 @@ def test_hinge_limits_penalise_only_the_forbidden_side() -> None:
     rotvec[0, 1, 0] = 0.5
     assert losses.hinge_limits(rotvec, joint, axis, sign) == 0
     rotvec[0, 1, 0] = -0.5
-    assert torch.isclose(losses.hinge_limits(rotvec, joint, axis, sign), torch.tensor(0.25, dtype=torch.float64))
+    assert torch.isclose(
+        losses.hinge_limits(rotvec, joint, axis, sign), torch.tensor(0.25, dtype=torch.float64)
+    )
     r = rotvec.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda v: losses.hinge_limits(v, joint, axis, sign), (r,))

@@ -16,7 +16,20 @@ from tests.conftest import ffmpeg_exe, run_ffmpeg, write_clip
 def _ffmpeg_first_frame(path: Path, width: int, height: int) -> np.ndarray:
     """ffmpeg's own decode of frame 0, with its autorotation, as RGB."""
     raw = subprocess.run(
-        [ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
         check=True,
         capture_output=True,
     ).stdout
@@ -53,7 +66,17 @@ def test_variable_frame_rate_timestamps(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "c.mp4", frames=12)
     vfr = tmp_path / "vfr.mp4"
     # First six frames 80 ms apart, then 40 ms apart.
-    run_ffmpeg("-i", str(clip), "-vf", "setpts='if(lt(N,6),N*2,12+(N-6))/(25*TB)'", "-fps_mode", "vfr", "-c:v", "mpeg4", str(vfr))
+    run_ffmpeg(
+        "-i",
+        str(clip),
+        "-vf",
+        "setpts='if(lt(N,6),N*2,12+(N-6))/(25*TB)'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "mpeg4",
+        str(vfr),
+    )
     times = np.array([f.time_s for f in iter_frames(probe(vfr))])
     steps = np.diff(times)
     assert np.allclose(steps[:5], 0.08, atol=0.005)

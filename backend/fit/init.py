@@ -60,7 +60,9 @@ def _fill_invalid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return values[nearest]
 
 
-def initial_orientation(rest_kp: np.ndarray, lifted: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def initial_orientation(
+    rest_kp: np.ndarray, lifted: np.ndarray, conf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame camera-from-model rotations.
 
     Args:

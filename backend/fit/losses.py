@@ -56,7 +56,9 @@ def pose_l2(rotvec: torch.Tensor) -> torch.Tensor:
     return rotvec.pow(2).sum(dim=(-1, -2)).mean()
 
 
-def hinge_limits(rotvec: torch.Tensor, joint: torch.Tensor, axis: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+def hinge_limits(
+    rotvec: torch.Tensor, joint: torch.Tensor, axis: torch.Tensor, sign: torch.Tensor
+) -> torch.Tensor:
     """Penalty on rotation components outside anatomical ranges.
 
     For each rule i, ``rotvec[:, joint[i], axis[i]] * sign[i]`` must be non-negative; the

@@ -129,7 +129,9 @@ class TemporalFitter:
         no_arms[:, _ARMS] = 0.0
         durations = np.diff(inputs.times) if t > 1 else np.ones(1)
         median = float(np.median(durations)) if t > 1 else 1.0
-        dt = torch.as_tensor(np.clip(durations / max(median, 1e-6), 0.2, 5.0), dtype=torch.float32, device=dev)
+        dt = torch.as_tensor(
+            np.clip(durations / max(median, 1e-6), 0.2, 5.0), dtype=torch.float32, device=dev
+        )
 
         pheno0 = torch.full((len(self.body.phenotype_labels),), 0.5, device=dev)
         rest0 = self.body.rest_state(pheno0)
@@ -137,7 +139,9 @@ class TemporalFitter:
         rot0, _ = initial_orientation(zero_kp, inputs.lifted, inputs.conf3d)
         tr0 = initial_translation(zero_kp, rot0, inputs.kp2d, conf2d, inputs.intrinsics)
         rot0_t = torch.as_tensor(rot0, dtype=torch.float32, device=dev)
-        params = _Params(t, len(self.body.phenotype_labels), torch.as_tensor(tr0, dtype=torch.float32)).to(dev)
+        params = _Params(t, len(self.body.phenotype_labels), torch.as_tensor(tr0, dtype=torch.float32)).to(
+            dev
+        )
         limits = _limit_rules(dev)
         scale = inputs.image_height / 1000.0
 
@@ -157,11 +161,11 @@ class TemporalFitter:
             c2d = no_arms if stage == "global" else conf2d_t
             terms = {
                 "2d": w2d * losses.reprojection(proj, tens["kp2d"], c2d, cfg.gm_sigma_px, scale),
-                "3d": w3d
-                * losses.keypoints3d(rel, tens["lifted"], conf3d_t, cfg.sigma_3d),
+                "3d": w3d * losses.keypoints3d(rel, tens["lifted"], conf3d_t, cfg.sigma_3d),
                 "smooth_joints": ws * cfg.w_smooth_joints * losses.smoothness(rel, dt),
                 "smooth_transl": ws * cfg.w_smooth_transl * losses.smoothness(params.transl, dt),
-                "smooth_rot": ws * cfg.w_smooth_rot
+                "smooth_rot": ws
+                * cfg.w_smooth_rot
                 * losses.smoothness(torch.cat([orient[:, None], pose_m], 1).flatten(1), dt),
                 "pose": cfg.w_pose * losses.pose_l2(params.body_pose),
                 "limits": cfg.w_limits * losses.hinge_limits(params.body_pose, *limits),
@@ -178,7 +182,9 @@ class TemporalFitter:
         if cfg.fit_shape:
             stages.append(("all", list(params.parameters()), cfg.iters_all, None))
         else:
-            stages.append(("all", [params.orient_delta, params.transl, params.body_pose], cfg.iters_all, rest0))
+            stages.append(
+                ("all", [params.orient_delta, params.transl, params.body_pose], cfg.iters_all, rest0)
+            )
         total_iters = sum(s[2] for s in stages)
         stats: dict = {"stages": {}}
         warnings: list[str] = []
@@ -195,7 +201,9 @@ class TemporalFitter:
             warmup = max(1, min(10, iters // 5))
             sched = torch.optim.lr_scheduler.LambdaLR(
                 optim,
-                lambda i, n=iters, w=warmup: min(1.0, (i + 1) / w) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / n))),
+                lambda i, n=iters, w=warmup: (
+                    min(1.0, (i + 1) / w) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / n)))
+                ),
             )
             snapshot = [p.detach().clone() for p in group]
             for it in range(iters):
@@ -226,24 +234,41 @@ class TemporalFitter:
                 if now - last_report > 0.25:
                     last_report = now
                     step = min(done + it + 1, total_iters)
-                    report(protocol.progress("fit", step, total_iters, t * step / total_iters / (now - start)))
-            if not history or not math.isfinite(history[-1]) or not all(
-                torch.isfinite(p).all() for p in group
+                    report(
+                        protocol.progress("fit", step, total_iters, t * step / total_iters / (now - start))
+                    )
+            if (
+                not history
+                or not math.isfinite(history[-1])
+                or not all(torch.isfinite(p).all() for p in group)
             ):
                 with torch.no_grad():
                     for p, s in zip(group, snapshot, strict=False):
                         p.copy_(s)
-                warnings.append(f"Fit stage '{name}' became numerically unstable; kept the previous stage's result.")
+                warnings.append(
+                    f"Fit stage '{name}' became numerically unstable; kept the previous stage's result."
+                )
             done += iters
-            stats["stages"][name] = {"evaluations": evals, "loss": history[-1] if history else None, "terms": terms}
-            log.info("fit stage %s: %d evaluations, terms %s", name, evals, {k: round(v, 3) for k, v in terms.items()})
+            stats["stages"][name] = {
+                "evaluations": evals,
+                "loss": history[-1] if history else None,
+                "terms": terms,
+            }
+            log.info(
+                "fit stage %s: %d evaluations, terms %s",
+                name,
+                evals,
+                {k: round(v, 3) for k, v in terms.items()},
+            )
         report(protocol.progress("fit", total_iters, total_iters))
         return self._result(params, rot0_t, tens["K"], stats, warnings)
 
     def _zero_pose_keypoints(self, rest: RestState) -> np.ndarray:
         """(K, 3) keypoints at the zero pose, canonical axes, pelvis at the origin."""
         eye = torch.eye(3, device=self.device)
-        deltas = self.body.native_deltas(eye[None], eye.repeat(1, 21, 1, 1), torch.zeros(1, 3, device=self.device))
+        deltas = self.body.native_deltas(
+            eye[None], eye.repeat(1, 21, 1, 1), torch.zeros(1, 3, device=self.device)
+        )
         kp = self.body.keypoints(self.body.bone_transforms(deltas, rest), rest)
         return kp[0].detach().cpu().double().numpy()
 

@@ -53,7 +53,9 @@ def apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ transform[:3, :3].T + transform[:3, 3]
 
 
-def foot_contacts(world_kp: np.ndarray, times: np.ndarray, height_m: float = 0.06, speed_mps: float = 0.6) -> np.ndarray:
+def foot_contacts(
+    world_kp: np.ndarray, times: np.ndarray, height_m: float = 0.06, speed_mps: float = 0.6
+) -> np.ndarray:
     """Contact probabilities (T, 4) for left heel, left toe, right heel, right toe.
 
     A point is in contact when it is near the ground and slow; the probability falls off

@@ -28,7 +28,9 @@ def check_writable_dir(path: Path) -> None:
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise BadInput(f"The disk holding {folder} is full: free some space and run again.") from exc
-        raise BadInput(f"Cannot write to the output folder {folder} ({exc.strerror}): choose another output path.") from exc
+        raise BadInput(
+            f"Cannot write to the output folder {folder} ({exc.strerror}): choose another output path."
+        ) from exc
 
 
 @contextlib.contextmanager

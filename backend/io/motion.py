@@ -132,7 +132,9 @@ def _validate(motion: MotionFile, where: str) -> None:
             if t is None:
                 t = arr.shape[0] if arr.ndim else -1
             ok = arr.ndim == 1 + len(trailing) and arr.shape[0] == t
-            ok = ok and all(want is None or got == want for got, want in zip(arr.shape[1:], trailing, strict=False))
+            ok = ok and all(
+                want is None or got == want for got, want in zip(arr.shape[1:], trailing, strict=False)
+            )
             if not ok:
                 raise BadInput(f"{where}: person {p.person_id} array '{name}' has shape {arr.shape}.")
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():

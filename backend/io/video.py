@@ -85,9 +85,7 @@ def probe(path: str | Path) -> VideoInfo:
     try:
         ok, frame = cap.read()
         if not ok or frame is None or frame.size == 0:
-            raise BadInput(
-                f"{path} holds no decodable video frames: convert it to H.264 MP4 and try again."
-            )
+            raise BadInput(f"{path} holds no decodable video frames: convert it to H.264 MP4 and try again.")
         rotation = _rotation(cap)
         if rotation:
             frame = cv2.rotate(frame, _ROTATE[rotation])
