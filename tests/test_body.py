@@ -61,3 +61,16 @@ def test_knee_flexion_is_positive_x_in_canonical_axes(anny_body) -> None:
     kp, _ = _kp(anny_body, rest, pose)
     ankle, knee = kp[0, KEYPOINT_NAMES.index("left_ankle")], kp[0, KEYPOINT_NAMES.index("left_knee")]
     assert ankle[2] < knee[2] - 0.2  # the shin swings backwards (-z)
+
+
+def test_reduced_chain_keypoints_equal_full_kinematics(anny_body) -> None:
+    rest = anny_body.rest_state(torch.tensor([0.9, 0.1, 0.6, 0.3, 0.2, 0.7]))
+    t = 6
+    orient = roma.rotvec_to_rotmat(torch.randn(t, 3))
+    pose = roma.rotvec_to_rotmat(0.5 * torch.randn(t, 21, 3))
+    transl = torch.randn(t, 3)
+    full = anny_body.keypoints(
+        anny_body.bone_transforms(anny_body.native_deltas(orient, pose, transl), rest), rest
+    )
+    fast = anny_body.keypoints_fast(orient, pose, transl, rest)
+    assert torch.allclose(full, fast, atol=1e-5)

@@ -28,6 +28,7 @@ import roma
 import torch
 from torch import nn
 
+from backend.body.anny_chain import ReducedChain, chain_poses, fold_coefficients, homogeneous
 from backend.body.skeleton import BODY_JOINTS, BODY_PARENTS, KEYPOINT_NAMES, WORLD_FROM_CANONICAL
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,10 @@ class RestState:
     """(1, V, 3) rest mesh."""
     kp_coeffs: torch.Tensor
     """(K, B, 4): keypoint k = sum_b T_b[:3, :] @ kp_coeffs[k, b]."""
+    chain_steps: torch.Tensor
+    """(E, 4, 4) zero-pose steps of the reduced chain (see anny_chain)."""
+    chain_coeffs: torch.Tensor
+    """(K, E, 4) keypoint coefficients on the moving bones' frames."""
 
 
 class AnnyBody(nn.Module):
@@ -146,6 +151,10 @@ class AnnyBody(nn.Module):
         c = torch.tensor(WORLD_FROM_CANONICAL, dtype=torch.float32)
         self.register_buffer("anny_from_canonical", c.to(self.kp_weights.device), persistent=False)
         self.register_buffer("parents", torch.tensor(BODY_PARENTS[1:]), persistent=False)
+        assert len(set(self.map_bone.tolist())) == len(self.map_bone), "each moving bone once"
+        self.chain = ReducedChain.build(list(self.model.bone_parents), self.map_bone.cpu())
+        ref = self.model.reference_bone_orientations[self.map_bone].float()
+        self.register_buffer("active_reference", ref, persistent=False)
 
     def source_hash(self) -> str:
         """A short hash identifying the body model data (for the motion file's meta)."""
@@ -168,7 +177,19 @@ class AnnyBody(nn.Module):
         weighted = self.kp_weights[:, :, None] * homo[None]
         k, v, _ = weighted.shape
         coeff = (weighted.permute(0, 2, 1).reshape(k * 4, v) @ self.skin_weights).reshape(k, 4, -1)
-        return RestState(phenotypes, rest["rest_bone_poses"], verts, coeff.permute(0, 2, 1))
+        kp_coeffs = coeff.permute(0, 2, 1)
+        from anny.utils import kinematics
+
+        identity = torch.eye(4, device=verts.device, dtype=verts.dtype).repeat(1, self.n_bones, 1, 1)
+        _, zero_poses = kinematics.forward_kinematic(
+            (m.kinematic_chain_levels, m.kinematic_chain_indices),
+            rest["rest_bone_poses"],
+            identity,
+            "local-ref",
+            m.reference_bone_orientations,
+        )
+        steps, folded = fold_coefficients(self.chain, zero_poses[0], rest["rest_bone_poses"][0], kp_coeffs)
+        return RestState(phenotypes, rest["rest_bone_poses"], verts, kp_coeffs, steps, folded)
 
     # ------------------------------------------------------------------ pose
     def native_deltas(
@@ -184,6 +205,14 @@ class AnnyBody(nn.Module):
             (T, B, 4, 4) delta transforms for Anny's 104 bones.
         """
         t = body_pose.shape[0]
+        sel = self.active_rotations(global_orient, body_pose)
+        deltas = torch.eye(4, device=sel.device, dtype=sel.dtype).repeat(t, self.n_bones, 1, 1)
+        deltas[:, self.map_bone, :3, :3] = sel
+        deltas[:, 0, :3, 3] = transl
+        return deltas
+
+    def active_rotations(self, global_orient: torch.Tensor, body_pose: torch.Tensor) -> torch.Tensor:
+        """Delta rotations (T, E, 3, 3) of the bones that move (``map_bone``, root first)."""
         c = self.anny_from_canonical
         local = c @ body_pose @ c.T  # canonical local rotations in Anny axes
         offsets = self.rest_offsets
@@ -200,10 +229,7 @@ class AnnyBody(nn.Module):
             powered = roma.rotvec_to_rotmat(vec * self.map_power[needs_power][:, None])
             sel = sel.clone()
             sel[:, needs_power] = powered
-        deltas = torch.eye(4, device=rots.device, dtype=rots.dtype).repeat(t, self.n_bones, 1, 1)
-        deltas[:, self.map_bone, :3, :3] = sel
-        deltas[:, 0, :3, 3] = transl
-        return deltas
+        return sel
 
     def bone_transforms(self, deltas: torch.Tensor, rest: RestState) -> torch.Tensor:
         """Skinning transforms (T, B, 4, 4) from delta transforms (T, B, 4, 4)."""
@@ -222,6 +248,25 @@ class AnnyBody(nn.Module):
     def keypoints(self, transforms: torch.Tensor, rest: RestState) -> torch.Tensor:
         """Keypoints (T, K, 3) in the camera frame from skinning transforms (T, B, 4, 4)."""
         return torch.einsum("tbij,kbj->tki", transforms[:, :, :3, :], rest.kp_coeffs)
+
+    def keypoints_fast(
+        self, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor, rest: RestState
+    ) -> torch.Tensor:
+        """Keypoints (T, K, 3) in the camera frame straight from canonical parameters.
+
+        Same result as ``keypoints(bone_transforms(native_deltas(...)))`` over the 33 moving
+        bones only (about three times faster, forward and backward).
+        Args: as :meth:`native_deltas`.
+        """
+        rot = self.active_rotations(global_orient, body_pose)  # (T, E, 3, 3)
+        u = self.active_reference
+        local_rot = u.transpose(-1, -2) @ rot @ u
+        shift = torch.zeros(rot.shape[:2] + (3,), dtype=rot.dtype, device=rot.device)
+        root_shift = (u[0].T @ transl[..., None])[..., 0]  # (T, 3)
+        shift = torch.cat([root_shift[:, None], shift[:, 1:]], dim=1)
+        local = rest.chain_steps @ homogeneous(local_rot, shift)
+        frames = chain_poses(self.chain, local)
+        return torch.einsum("teij,kej->tki", frames[:, :, :3, :], rest.chain_coeffs)
 
     def vertices(self, transforms: torch.Tensor, rest: RestState) -> torch.Tensor:
         """Skinned vertices (T, V, 3) in the camera frame."""

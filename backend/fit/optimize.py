@@ -154,8 +154,7 @@ class TemporalFitter:
                 rest = self.body.rest_state(torch.sigmoid(params.shape_logits))
             orient = rot0_t @ roma.rotvec_to_rotmat(params.orient_delta)
             pose_m = roma.rotvec_to_rotmat(params.body_pose)
-            deltas = self.body.native_deltas(orient, pose_m, params.transl)
-            kp = self.body.keypoints(self.body.bone_transforms(deltas, rest), rest)
+            kp = self.body.keypoints_fast(orient, pose_m, params.transl, rest)
             proj = project(kp, tens["K"])
             rel = losses.root_relative(kp, _LHIP, _RHIP)
             c2d = no_arms if stage == "global" else conf2d_t
