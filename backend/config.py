@@ -54,8 +54,8 @@ class FitConfig:
     iters_global: int = 40
     iters_pose3d: int = 60
     """Body pose led by the 3D evidence (2D down-weighted), to settle depth ambiguities."""
-    iters_body: int = 100
-    iters_all: int = 60
+    iters_body: int = 150
+    iters_all: int = 100
     lr: float = 0.03
     gm_sigma_px: float = 40.0
     """Geman-McClure scale for 2D residuals, in pixels at a 1000-pixel image height."""
@@ -101,7 +101,7 @@ def preset_fit(preset: Preset) -> FitConfig:
     if preset == "fast":
         return FitConfig(iters_global=25, iters_pose3d=40, iters_body=50, iters_all=25)
     if preset == "accurate":
-        return FitConfig(iters_global=60, iters_pose3d=100, iters_body=250, iters_all=200)
+        return FitConfig(iters_global=60, iters_pose3d=120, iters_body=300, iters_all=200)
     return FitConfig()
 
 
