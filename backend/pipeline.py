@@ -22,6 +22,7 @@ from backend.body.skeleton import BODY_JOINTS, KEYPOINT_NAMES, MEDIAPIPE_INDEX
 from backend.config import EstimateConfig
 from backend.detect.run import detect_subjects
 from backend.detect.types import MP_BODY_NAMES, SubjectTrack
+from backend.export_rig import anny_rig_arrays
 from backend.fit.optimize import FitInputs, FitResult, TemporalFitter
 from backend.geometry import frames
 from backend.io import motion as motion_io
@@ -206,7 +207,10 @@ def estimate(
         people = []
         for subject, result in zip(detection.subjects, fits, strict=False):
             wfc = frames.estimate_world_from_camera(result.keypoints3d, subject.valid)
-            people.append(motion_io.PersonMotion(subject.track_id, _person_arrays(subject, result, wfc)))
+            arrays = _person_arrays(subject, result, wfc)
+            # The fitted body's rig travels with the motion, so Blender needs no torch to build it.
+            arrays.update({f"rig/{k}": v for k, v in anny_rig_arrays(body, result.phenotypes).items()})
+            people.append(motion_io.PersonMotion(subject.track_id, arrays))
         fps = {name: n_frames / max(timings[name], 1e-6) for name in ("detect", "lift", "fit")}
         meta = {
             "format": motion_io.FORMAT_NAME,

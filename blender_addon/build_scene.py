@@ -1,0 +1,277 @@
+"""Motion file -> Blender: armature, skinned mesh with shape keys, keyframes and camera.
+
+``build_person`` fills (or refills in place) one collection per clip: per person an armature
+with Anny's 104 bones and a mesh skinned to it, plus one camera with the estimated intrinsics.
+The armature object sits at the world origin (world: Z up, ground z = 0, subject facing -Y);
+its rest pose is Anny's rest pose for the fitted shape lifted onto the ground, and the root
+carries ``world_from_camera``. The math lives in ``rig_math`` (numpy); this module only talks
+to bpy. Keys land on Blender frame ``frame_index + 1`` so that they line up with the footage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from . import motion_data as md
+from . import rig_math
+
+log = logging.getLogger(__name__)
+
+ROLE = "video2anim_role"
+PERSON = "video2anim_person"
+SOURCE = "video2anim_source"
+_STILL = 1e-7
+"""Largest quaternion change over the clip for a bone to count as still (keyed once)."""
+_NO_LOCATION = 1e-5
+"""Largest basis translation (m) of a non-root bone for its location to stay unkeyed."""
+
+FCurveFactory = Callable[[str, int, str], "bpy.types.FCurve"]
+
+
+def clip_name(motion_path: str | Path) -> str:
+    """``demo`` for ``.../demo.motion.npz``."""
+    name = Path(motion_path).name
+    return name.removesuffix(".npz").removesuffix(".motion")
+
+
+def build_person(
+    motion_file_path: str | Path,
+    rig_npz_path: str | Path | None = None,
+    collection_name: str | None = None,
+    person_id: int | None = None,
+) -> bpy.types.Object:
+    """Import one person of a motion file into the current scene; return the armature object.
+
+    Args:
+        motion_file_path: ``.motion.npz`` written by the backend.
+        rig_npz_path: rig file from ``backend.export_rig``; None reads the rig stored in the
+            motion file (``p{id}/rig/...``).
+        collection_name: defaults to the clip's name; re-importing replaces this person's
+            objects (and the camera) in that collection instead of adding new ones.
+        person_id: defaults to the first person in the file.
+    """
+    motion_path = Path(motion_file_path)
+    clip, raw = md.read_motion(motion_path, person_id)
+    rig = md.read_rig(rig_npz_path) if rig_npz_path is not None else md.embedded_rig(raw, motion_path)
+    md.check_match(clip, rig)
+    scene = bpy.context.scene
+    name = collection_name or clip_name(motion_path)
+    collection = _ensure_collection(scene, name)
+    _remove_previous(collection, clip.person_id)
+    base = f"{name}_p{clip.person_id}"
+    lift = rig_math.ground_lift(rig["rest_vertices"])
+    armature = _build_armature(rig, base, collection, lift)
+    mesh = _build_mesh(rig, base, collection, lift, armature)
+    for obj, role in ((armature, "armature"), (mesh, "mesh")):
+        obj[ROLE], obj[PERSON], obj[SOURCE] = role, clip.person_id, str(motion_path)
+    _animate(armature, clip, rig, lift, base)
+    _set_timing(scene, clip)
+    camera = _build_camera(clip, name, collection)
+    camera[ROLE], camera[SOURCE] = "camera", str(motion_path)
+    scene.camera = camera
+    scene.frame_set(int(clip.frame_index[0]) + 1)
+    log.info("imported person %d of %s: %d frames", clip.person_id, motion_path, len(clip.frame_index))
+    return armature
+
+
+# ---------------------------------------------------------------------- collection
+def _ensure_collection(scene: bpy.types.Scene, name: str) -> bpy.types.Collection:
+    collection = bpy.data.collections.get(name)
+    if collection is None:
+        collection = bpy.data.collections.new(name)
+    if scene.collection.children.get(collection.name) is None:
+        scene.collection.children.link(collection)
+    layer = _find_layer_collection(bpy.context.view_layer.layer_collection, collection.name)
+    if layer is not None:
+        layer.exclude = False  # edit mode needs the armature in the view layer
+    return collection
+
+
+def _find_layer_collection(layer: bpy.types.LayerCollection, name: str) -> bpy.types.LayerCollection | None:
+    if layer.name == name:
+        return layer
+    for child in layer.children:
+        found = _find_layer_collection(child, name)
+        if found is not None:
+            return found
+    return None
+
+
+def _remove_previous(collection: bpy.types.Collection, person_id: int) -> None:
+    """Delete this person's armature and mesh and the clip camera, with their data and actions."""
+    doomed: list[bpy.types.ID] = []
+    for obj in collection.objects:
+        role = obj.get(ROLE)
+        if role == "camera" or (role in ("armature", "mesh") and obj.get(PERSON) == person_id):
+            doomed.append(obj)
+            if obj.data is not None:
+                doomed.append(obj.data)
+            if obj.animation_data is not None and obj.animation_data.action is not None:
+                doomed.append(obj.animation_data.action)
+    if doomed:
+        bpy.data.batch_remove(list(set(doomed)))
+
+
+# ---------------------------------------------------------------------- armature
+def _build_armature(
+    rig: md.AnnyRig, base: str, collection: bpy.types.Collection, lift: np.ndarray
+) -> bpy.types.Object:
+    data = bpy.data.armatures.new(f"{base}_armature")
+    obj = bpy.data.objects.new(f"{base}_armature", data)
+    collection.objects.link(obj)
+    labels, parents = rig.bone_labels, rig["bone_parents"]
+    frames = lift @ rig["rest_poses"]
+    lengths = rig["bone_lengths"]
+    active = bpy.context.view_layer.objects.active
+    if active is not None and active.mode != "OBJECT":
+        bpy.ops.object.mode_set(mode="OBJECT")
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        bones = []
+        for label, frame, length in zip(labels, frames, lengths, strict=True):
+            bone = data.edit_bones.new(label)
+            bone.head = frame[:3, 3]
+            bone.tail = frame[:3, 3] + float(length) * frame[:3, 1]
+            bone.matrix = Matrix(frame.tolist())  # sets the roll; keeps head and length
+            bones.append(bone)
+        for bone, parent in zip(bones, parents, strict=True):
+            if parent >= 0:
+                bone.parent = bones[int(parent)]
+                bone.use_connect = False
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    rest = np.array([np.array(data.bones[label].matrix_local) for label in labels])
+    log.debug("armature rest frames match Anny's within %.2e", float(np.abs(rest - frames).max()))
+    return obj
+
+
+# ---------------------------------------------------------------------- mesh
+def _build_mesh(
+    rig: md.AnnyRig,
+    base: str,
+    collection: bpy.types.Collection,
+    lift: np.ndarray,
+    armature: bpy.types.Object,
+) -> bpy.types.Object:
+    verts = rig_math.apply(lift, rig["rest_vertices"]).astype(np.float32)
+    faces = rig["faces"].astype(np.int32)
+    mesh = bpy.data.meshes.new(f"{base}_body")
+    mesh.vertices.add(len(verts))
+    mesh.vertices.foreach_set("co", verts.ravel())
+    mesh.loops.add(faces.size)
+    mesh.loops.foreach_set("vertex_index", faces.ravel())
+    mesh.polygons.add(len(faces))
+    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, faces.shape[1], dtype=np.int32))
+    mesh.polygons.foreach_set("loop_total", np.full(len(faces), faces.shape[1], np.int32))
+    uv = mesh.uv_layers.new(name="UVMap")
+    uv.data.foreach_set("uv", rig["uv"][rig["face_uv"].ravel()].astype(np.float32).ravel())
+    mesh.update()
+    if mesh.validate():
+        log.warning("Blender corrected the body mesh on import (invalid geometry in the rig file)")
+    mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), bool))
+    obj = bpy.data.objects.new(f"{base}_body", mesh)
+    collection.objects.link(obj)
+    obj.parent = armature
+    groups = [obj.vertex_groups.new(name=label) for label in rig.bone_labels]
+    for bone, weight, members in rig_math.skin_groups(rig["skin_indices"], rig["skin_weights"]):
+        groups[bone].add(members.tolist(), weight, "REPLACE")
+    modifier = obj.modifiers.new("Armature", "ARMATURE")
+    modifier.object = armature
+    obj.shape_key_add(name="Basis", from_mix=False)
+    for label, targets in zip(rig.phenotype_labels, rig["phenotype_targets"], strict=True):
+        for value, target in zip((0, 1), targets, strict=True):
+            key = obj.shape_key_add(name=f"{label}={value}", from_mix=False)
+            key.data.foreach_set("co", rig_math.apply(lift, target).astype(np.float32).ravel())
+            key.value = 0.0
+    return obj
+
+
+# ---------------------------------------------------------------------- animation
+def _fcurve_factory(obj: bpy.types.Object, action: bpy.types.Action) -> FCurveFactory:
+    """``new(data_path, index, group)`` for the action: slotted (Blender 4.4+) or legacy."""
+    anim = obj.animation_data or obj.animation_data_create()
+    if hasattr(action, "slots"):
+        from bpy_extras import anim_utils
+
+        slot = action.slots.new(id_type="OBJECT", name=obj.name)
+        anim.action = action
+        anim.action_slot = slot
+        bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)
+        return lambda path, index, group: bag.fcurves.new(path, index=index, group_name=group)
+    anim.action = action
+    return lambda path, index, group: action.fcurves.new(path, index=index, action_group=group)
+
+
+def _write_keys(new: FCurveFactory, path: str, group: str, frames: np.ndarray, values: np.ndarray) -> None:
+    """One F-curve per column of values (N, C), keyed at frames (N,) in bulk."""
+    co = np.empty((len(frames), 2), np.float32)
+    co[:, 0] = frames
+    for index in range(values.shape[1]):
+        curve = new(path, index, group)
+        curve.keyframe_points.add(len(frames))
+        co[:, 1] = values[:, index]
+        curve.keyframe_points.foreach_set("co", co.ravel())
+        curve.update()
+
+
+def _animate(
+    armature: bpy.types.Object, clip: md.PersonClip, rig: md.AnnyRig, lift: np.ndarray, base: str
+) -> None:
+    deltas = rig_math.anny_deltas(clip.anny_pose, clip.transl)
+    basis = rig_math.pose_basis(
+        rig["rest_poses"], rig["reference_orientations"], rig["bone_parents"], deltas,
+        clip.world_from_camera, lift,
+    )  # fmt: skip
+    location, quaternion = rig_math.matrix_to_location_quaternion(basis)  # (T, B, 3), (T, B, 4)
+    frames = clip.frame_index.astype(np.float64) + 1.0
+    new = _fcurve_factory(armature, bpy.data.actions.new(f"{base}_action"))
+    for b, label in enumerate(rig.bone_labels):
+        pose_bone = armature.pose.bones[label]
+        pose_bone.rotation_mode = "QUATERNION"
+        path = f'pose.bones["{bpy.utils.escape_identifier(label)}"]'
+        moving = float(np.ptp(quaternion[:, b], axis=0).max()) > _STILL
+        keys = slice(None) if moving else slice(0, 1)
+        _write_keys(new, f"{path}.rotation_quaternion", label, frames[keys], quaternion[keys, b])
+        if b == 0 or float(np.abs(location[:, b]).max()) > _NO_LOCATION:
+            _write_keys(new, f"{path}.location", label, frames, location[:, b])
+
+
+def _set_timing(scene: bpy.types.Scene, clip: md.PersonClip) -> None:
+    scene.render.fps, scene.render.fps_base = rig_math.blender_fps(clip.fps)
+    scene.frame_start = int(clip.frame_index[0]) + 1
+    scene.frame_end = int(clip.frame_index[-1]) + 1
+
+
+# ---------------------------------------------------------------------- camera
+def _build_camera(clip: md.PersonClip, name: str, collection: bpy.types.Collection) -> bpy.types.Object:
+    width, height = clip.image_size
+    lens = rig_math.camera_lens(clip.intrinsics, width, height)
+    data = bpy.data.cameras.new(f"{name}_camera")
+    data.sensor_fit = "HORIZONTAL"
+    data.sensor_width = lens.sensor_width_mm
+    data.lens = lens.lens_mm
+    data.shift_x, data.shift_y = lens.shift_x, lens.shift_y
+    if abs(lens.pixel_aspect - 1.0) > 1e-3:
+        log.warning("non-square pixels (fy/fx = %.4f) are not reproduced by the camera", lens.pixel_aspect)
+    obj = bpy.data.objects.new(f"{name}_camera", data)
+    collection.objects.link(obj)
+    render = bpy.context.scene.render
+    render.resolution_x, render.resolution_y = width, height
+    matrix = rig_math.camera_matrix_world(clip.world_from_camera)
+    if matrix.ndim == 2:
+        obj.matrix_world = Matrix(matrix.tolist())
+        return obj
+    obj.rotation_mode = "QUATERNION"
+    location, quaternion = rig_math.matrix_to_location_quaternion(matrix)
+    new = _fcurve_factory(obj, bpy.data.actions.new(f"{name}_camera_action"))
+    frames = clip.frame_index.astype(np.float64) + 1.0
+    _write_keys(new, "location", "camera", frames, location)
+    _write_keys(new, "rotation_quaternion", "camera", frames, quaternion)
+    return obj

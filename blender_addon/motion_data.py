@@ -1,0 +1,166 @@
+"""Read what the Blender import needs from a motion file and a rig file (numpy only, no bpy, no torch).
+
+The backend writes both (``backend/io/motion.py``, ``backend/export_rig.py``); the add-on cannot
+import the backend (torch), so this is its own small, checking reader.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MOTION_FORMAT = ("video2anim.motion", 1)
+RIG_FORMAT = ("video2anim.anny_rig", 1)
+RIG_PREFIX = "rig/"
+"""Rig arrays stored inside a motion file live under ``p{id}/rig/``."""
+
+
+class MotionDataError(ValueError):
+    """A motion or rig file that cannot be imported; the message says why."""
+
+
+@dataclass(frozen=True)
+class PersonClip:
+    """One person's motion, as the importer uses it (T frames, B Anny bones)."""
+
+    person_id: int
+    frame_index: np.ndarray
+    """(T,) source video frame numbers."""
+    fps: float
+    image_size: tuple[int, int]
+    """(width, height) in pixels."""
+    intrinsics: np.ndarray
+    """(3, 3) pixel camera matrix."""
+    world_from_camera: np.ndarray
+    """(4, 4) or (T, 4, 4)."""
+    anny_pose: np.ndarray
+    """(T, B, 3) local-ref delta rotations, axis-angle."""
+    transl: np.ndarray
+    """(T, 3) root delta translation (camera frame)."""
+    phenotypes: np.ndarray
+    """(P,) fitted shape."""
+    bone_labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AnnyRig:
+    """The rig file's arrays (see ``backend/export_rig.py`` for shapes and frames)."""
+
+    arrays: dict[str, np.ndarray]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    @property
+    def bone_labels(self) -> tuple[str, ...]:
+        return tuple(str(s) for s in self.arrays["bone_labels"])
+
+    @property
+    def phenotype_labels(self) -> tuple[str, ...]:
+        return tuple(str(s) for s in self.arrays["phenotype_labels"])
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise MotionDataError(f"{path} does not exist.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise MotionDataError(f"{path} cannot be read as .npz: {exc}") from exc
+
+
+def _check_format(meta: dict, want: tuple[str, int], path: Path) -> None:
+    if meta.get("format") != want[0]:
+        raise MotionDataError(f"{path} is not a {want[0]} file (format: {meta.get('format')!r}).")
+    if meta.get("version") != want[1]:
+        raise MotionDataError(
+            f"{path} is {want[0]} version {meta.get('version')!r}; this add-on reads version {want[1]}. "
+            "Re-run the estimate with the matching backend."
+        )
+
+
+def _meta(arrays: dict[str, np.ndarray], key: str, path: Path) -> dict:
+    if key not in arrays:
+        raise MotionDataError(f"{path} has no '{key}' entry.")
+    try:
+        return json.loads(str(arrays[key]))
+    except json.JSONDecodeError as exc:
+        raise MotionDataError(f"{path}: '{key}' is not valid JSON.") from exc
+
+
+def read_motion(path: str | Path, person_id: int | None = None) -> tuple[PersonClip, dict[str, np.ndarray]]:
+    """One person of a motion file (the first if ``person_id`` is None) and all their raw arrays."""
+    path = Path(path)
+    arrays = _read_npz(path)
+    meta = _meta(arrays, "meta", path)
+    _check_format(meta, MOTION_FORMAT, path)
+    people = [int(p) for p in meta.get("people", [])]
+    if not people:
+        raise MotionDataError(f"{path} holds no person.")
+    pid = people[0] if person_id is None else int(person_id)
+    if pid not in people:
+        raise MotionDataError(f"{path} has no person {pid}; it holds {people}.")
+    prefix = f"p{pid}/"
+    raw = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+    missing = [
+        k for k in ("frame_index", "anny_pose", "transl", "world_from_camera", "phenotypes") if k not in raw
+    ]
+    if missing:
+        raise MotionDataError(f"{path}: person {pid} lacks {missing} (is it an Anny motion file?).")
+    width, height = (int(v) for v in meta["image_size"])
+    clip = PersonClip(
+        person_id=pid,
+        frame_index=raw["frame_index"].astype(np.int64),
+        fps=float(meta["fps"]),
+        image_size=(width, height),
+        intrinsics=np.asarray(meta["intrinsics"], np.float64),
+        world_from_camera=raw["world_from_camera"].astype(np.float64),
+        anny_pose=raw["anny_pose"].astype(np.float64),
+        transl=raw["transl"].astype(np.float64),
+        phenotypes=raw["phenotypes"].astype(np.float64),
+        bone_labels=tuple(meta.get("body_model", {}).get("bone_labels", ())),
+    )
+    return clip, raw
+
+
+def read_rig(path: str | Path) -> AnnyRig:
+    """The rig from a rig file written by ``backend.export_rig.export_anny_rig``."""
+    path = Path(path)
+    arrays = _read_npz(path)
+    _check_format(_meta(arrays, "meta", path), RIG_FORMAT, path)
+    return AnnyRig(arrays)
+
+
+def embedded_rig(raw: dict[str, np.ndarray], path: str | Path) -> AnnyRig:
+    """The rig stored inside a motion file, from a person's raw arrays (see :func:`read_motion`)."""
+    arrays = {k[len(RIG_PREFIX) :]: v for k, v in raw.items() if k.startswith(RIG_PREFIX)}
+    if not arrays:
+        raise MotionDataError(
+            f"{path} holds no rig for this person: pass the rig file written by the backend "
+            "(backend.export_rig.export_anny_rig)."
+        )
+    _check_format(_meta(arrays, "meta", Path(path)), RIG_FORMAT, Path(path))
+    return AnnyRig(arrays)
+
+
+def check_match(clip: PersonClip, rig: AnnyRig, tolerance: float = 1e-4) -> None:
+    """Raise MotionDataError unless the rig was made for this clip's body (bones and shape)."""
+    if clip.bone_labels and tuple(clip.bone_labels) != rig.bone_labels:
+        raise MotionDataError(
+            "The rig's bones differ from the motion file's: they come from different models."
+        )
+    if clip.anny_pose.shape[1] != len(rig.bone_labels):
+        raise MotionDataError(
+            f"anny_pose has {clip.anny_pose.shape[1]} bones but the rig {len(rig.bone_labels)}."
+        )
+    shape = np.asarray(rig["phenotypes"], np.float64)
+    if shape.shape != clip.phenotypes.shape or np.abs(shape - clip.phenotypes).max() > tolerance:
+        raise MotionDataError(
+            "The rig was exported for another body shape than this person's fitted phenotypes: "
+            "export it again for this motion file."
+        )
