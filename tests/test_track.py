@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from backend.config import TrackConfig
+from backend.detect.backfill import Run, back_window, plan_runs, reference_torso, reject_reason, torso_length
+from backend.detect.reid import appearance_similarity, relink, track_appearance
 from backend.detect.track import (
+    Track,
     associate,
     choose_subjects,
     dedupe,
@@ -148,3 +151,163 @@ def test_no_tracks_is_bad_input() -> None:
     assert associate([np.zeros((0, 33, 3), np.float32)] * 5, TrackConfig()) == []
     with pytest.raises(BadInput):
         choose_subjects([], "auto")
+
+
+# Appearance descriptors as the multi-person pass gives them: colour (2 regions x 33 bins), ratios (2,).
+_BINS = 33
+Look = tuple[np.ndarray, np.ndarray]
+
+
+def look(torso_bin: int, thigh_bin: int, shoulder: float = 0.7, hip: float = 0.45) -> Look:
+    """One-hot torso and thigh colour histograms and the given body proportions."""
+    colour = np.zeros((2, _BINS), np.float32)
+    colour[0, torso_bin] = 1.0
+    colour[1, thigh_bin] = 1.0
+    return colour, np.array([shoulder, hip], np.float32)
+
+
+def scene(*people: tuple, n: int = 120) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Frames where each person (first frame, end frame, x, look[, height]) stands still.
+
+    Returns per frame: body (P, 33, 3), colour (P, 2, 33), ratios (P, 2).
+    """
+    body, colour, ratios = [], [], []
+    for t in range(n):
+        here = [p for p in people if p[0] <= t < p[1]]
+        kps = [person(p[2], 100, p[4] if len(p) > 4 else 400) for p in here]
+        body.append(np.stack(kps) if here else np.zeros((0, 33, 3), np.float32))
+        colour.append(np.stack([p[3][0] for p in here]) if here else np.zeros((0, 2, _BINS), np.float32))
+        ratios.append(np.stack([p[3][1] for p in here]) if here else np.zeros((0, 2), np.float32))
+    return body, colour, ratios
+
+
+def spans(tracks: list[Track]) -> list[tuple[tuple[int, int], ...]]:
+    return [tr.segments() for tr in tracks]
+
+
+def test_appearance_of_a_track_and_similarity() -> None:
+    body, colour, ratios = scene((0, 10, 300, look(3, 20)))
+    colour[4] = np.zeros_like(colour[4])  # a frame where no region was visible does not dilute the mean
+    ratios[5] = np.full_like(ratios[5], np.nan)
+    (track,) = associate(body[:10], TrackConfig())
+    mean, median = track_appearance(track.det, colour, ratios)
+    assert np.allclose(mean, look(3, 20)[0]) and np.allclose(median, [0.7, 0.45])
+    a = (mean, median)
+    assert appearance_similarity(a, a) == pytest.approx(1.0)
+    assert appearance_similarity(a, look(3, 21)) == 0.0  # every region must match
+    assert appearance_similarity(a, look(3, 20, shoulder=0.62)) < 0.1  # other body proportions
+    assert appearance_similarity(a, (np.zeros((2, _BINS)), median)) == 0.0  # nothing seen in common
+
+
+def test_same_person_after_a_gap_is_relinked() -> None:
+    # The subject (x = 300) is lost for 30 frames and comes back elsewhere; a bystander stays.
+    body, colour, ratios = scene(
+        (0, 40, 300, look(3, 20)), (70, 110, 900, look(3, 20)), (0, 120, 1500, look(12, 30), 300)
+    )
+    config = TrackConfig(max_gap_frames=15)
+    tracks = associate(body, config)
+    assert len(tracks) == 3 and tracks[0].span() == (0, 119)  # the bystander, seen throughout
+    linked = relink(tracks, colour, ratios)
+    assert spans(linked) == [((0, 39), (70, 109)), ((0, 119),)]
+    assert tracks[0].prominence > tracks[1].prominence + tracks[2].prominence / 2
+    assert [tr.track_id for tr in linked] == [0, 1]  # renumbered by prominence: the subject now first
+    assert linked[0].n_frames == 80 and np.all(linked[0].det[40:70] == -1)
+    assert linked[0].prominence == pytest.approx(tracks[1].prominence + tracks[2].prominence)
+    _, warnings = choose_subjects(linked, "auto", np.arange(1000, 1120))
+    assert "id 0: frames 1000-1039 and 1070-1109; id 1: frames 1000-1119" in warnings[0]
+    # Past the largest gap, the two stay apart.
+    assert len(relink(tracks, colour, ratios, max_gap=29)) == 3
+    assert len(relink(tracks, colour, ratios, max_gap=30)) == 2
+
+
+def test_different_appearance_is_not_relinked() -> None:
+    for other in (look(5, 20), look(3, 20, shoulder=0.6, hip=0.4)):  # other shirt; other body
+        body, colour, ratios = scene((0, 40, 300, look(3, 20)), (70, 110, 300, other))
+        tracks = associate(body, TrackConfig(max_gap_frames=15))
+        assert spans(relink(tracks, colour, ratios)) == spans(tracks) == [((0, 39),), ((70, 109),)]
+
+
+def test_overlapping_tracks_are_never_relinked() -> None:
+    # Two people dressed alike, at once: overlapping in time, they are two people.
+    body, colour, ratios = scene((0, 60, 300, look(3, 20)), (40, 100, 1200, look(3, 20)))
+    tracks = associate(body, TrackConfig())
+    assert len(tracks) == 2
+    assert spans(relink(tracks, colour, ratios, max_gap=1000)) == spans(tracks)
+
+
+def test_relink_prefers_the_better_candidate_and_skips_ties() -> None:
+    # A is lost; B (same look) and C (same colours, slightly other build) appear together.
+    a, b, c = look(3, 20), look(3, 20), look(3, 20, shoulder=0.72)
+    body, colour, ratios = scene((0, 40, 300, a), (60, 110, 300, b), (60, 110, 1200, c))
+    tracks = associate(body, TrackConfig(max_gap_frames=15))
+    linked = relink(tracks, colour, ratios)
+    assert len(linked) == 2
+    x = track_x(body, linked[0].det)
+    assert spans(linked)[0] == ((0, 39), (60, 109)) and np.allclose(x[np.isfinite(x)], 300, atol=1)
+    # When B and C look the same, nothing tells which one A is: no merge.
+    body, colour, ratios = scene((0, 40, 300, a), (60, 110, 300, b), (60, 110, 1200, b))
+    assert len(relink(associate(body, TrackConfig(max_gap_frames=15)), colour, ratios)) == 3
+
+
+def test_relink_joins_a_chain_of_pieces() -> None:
+    body, colour, ratios = scene(
+        (0, 30, 300, look(3, 20)), (50, 80, 900, look(3, 20)), (100, 120, 300, look(3, 20))
+    )
+    tracks = associate(body, TrackConfig(max_gap_frames=15))
+    assert len(tracks) == 3
+    (linked,) = relink(tracks, colour, ratios)
+    assert linked.track_id == 0 and linked.segments() == ((0, 29), (50, 79), (100, 119))
+    assert linked.span() == (0, 119) and linked.n_frames == 80
+    assert relink([], [], []) == []
+
+
+def test_backfill_gate_on_synthetic_landmarks() -> None:
+    anchor_kp = person(500, 100, 400)
+    anchor = keypoint_bbox(anchor_kp)
+    size = float(anchor[3] - anchor[1])
+    ref = torso_length(anchor_kp)
+    nobody = np.zeros((0, 4), np.float32)
+
+    def reason(kp: np.ndarray, ref_torso: float | None = ref, others: np.ndarray = nobody) -> str | None:
+        return reject_reason(kp, keypoint_bbox(kp), anchor, ref_torso, others)
+
+    # The same person a little further on and a little smaller: plausible.
+    near = person(530, 110, 380)
+    assert reason(near) is None
+    unseen = near.copy()
+    unseen[[11, 12, 23, 24], 2] = 0.3
+    assert "visibility" in str(reason(unseen))
+    assert "moved" in str(reason(person(500 + 0.8 * size, 100, 400)))
+    assert "box size" in str(reason(person(500, 200, 200)))
+    assert "box size" in str(reason(person(500, -50, 700)))
+    # A skeleton collapsed onto the hips (shoulders pulled down, box unchanged): not the body.
+    collapsed = near.copy()
+    collapsed[[11, 12], 1] = collapsed[[23, 24], 1] - 0.3 * ref
+    assert "torso length" in str(reason(collapsed))
+    assert reason(collapsed, ref_torso=None) is None
+    # Where another tracked person stands: that person.
+    assert "another person" in str(reason(near, others=keypoint_bbox(near)[None] + 5.0))
+    assert reason(near, others=keypoint_bbox(person(1500, 100, 400))[None]) is None
+
+
+def test_backfill_runs_go_outward_from_known_frames() -> None:
+    valid = np.array([0, 0, 1, 1, 0, 0, 0, 1, 0], bool)
+    runs = plan_runs(valid, window=2)
+    assert set(runs) == {Run(2, (1, 0)), Run(3, (4, 5)), Run(7, (6, 5)), Run(7, (8,))}
+    assert [r.forward for r in sorted(runs, key=lambda r: r.frames)] == [False, True, False, True]
+    assert set(plan_runs(valid, window=2, back_window=1)) == {
+        Run(2, (1,)),
+        Run(3, (4, 5)),
+        Run(7, (6,)),
+        Run(7, (8,)),
+    }
+    assert plan_runs(np.zeros(5, bool)) == [] and plan_runs(np.ones(5, bool)) == []
+    # The reference torso: the median over the known frames on the anchor's side.
+    body = np.stack([person(500, 100, h) for h in (100, 100, 200, 400, 100, 100, 100, 300, 100)])
+    assert reference_torso(body, valid, Run(3, (4, 5))) == pytest.approx(
+        (torso_length(body[2]) + torso_length(body[3])) / 2
+    )
+    assert reference_torso(body, valid, Run(7, (6, 5))) == pytest.approx(torso_length(body[7]))
+    assert reference_torso(body, np.zeros(9, bool), Run(7, (6, 5))) is None
+    # Frames held for backward runs stay within memory on large frames.
+    assert back_window(1920, 1080) == 45 and 1 <= back_window(7680, 4320) < 45

@@ -2,8 +2,9 @@
 
 Holistic follows a single person, so it runs on a crop around the tracked subject's box
 (expanded, square-ish, clamped to the frame): a second person elsewhere cannot capture it.
-Its landmarks are mapped back to full-frame pixels. The body itself always comes from the
-multi-person pass; Holistic's body only serves to check that it looks at the same person.
+Its landmarks are mapped back to full-frame pixels. Where the multi-person pass found the
+subject, the body comes from it and Holistic's body only serves to check that it looks at the
+same person; where it did not, :mod:`backend.detect.backfill` takes Holistic's (or Pose's) body.
 """
 
 from __future__ import annotations
@@ -144,6 +145,59 @@ def silhouette_in_box(
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def body_arrays(result: Any, crop: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """A Holistic or Pose result's body on the square ``crop`` (x0, y0, side).
+
+    Returns:
+        (33, 3) float32 full-frame pixels + visibility, and (33, 3) float32 world landmarks
+        in metres (origin between the hips); zeros where no body was found.
+    """
+    body = _to_pixels(result.pose_landmarks, N_BODY, crop, None)
+    world = np.zeros((N_BODY, 3), np.float32)
+    if result.pose_landmarks is not None and result.pose_world_landmarks is not None:
+        for k, lm in enumerate(result.pose_world_landmarks.landmark[:N_BODY]):
+            world[k] = (lm.x, lm.y, lm.z)
+    return body, world
+
+
+def holistic_frame(
+    result: Any, crop: tuple[float, float, float], body2d: np.ndarray, bbox: np.ndarray, size: int
+) -> HolisticFrame:
+    """Hands, face and silhouette of a Holistic ``result`` on ``crop``, in full-frame pixels.
+
+    Args:
+        body2d: (33, 3) the subject's body in pixels (hands far from its wrists are dropped).
+        bbox: (4,) the subject's box; the silhouette is resampled to (size, size) inside it.
+    """
+    scale = max(float(bbox[2] - bbox[0]), float(bbox[3] - bbox[1]), 1.0)
+    mask = result.segmentation_mask
+    return HolisticFrame(
+        _hand(result.left_hand_landmarks, crop, body2d[LEFT_WRIST], scale),
+        _hand(result.right_hand_landmarks, crop, body2d[RIGHT_WRIST], scale),
+        _to_pixels(result.face_landmarks, N_FACE, crop, 1.0),
+        np.zeros((size, size), np.uint8) if mask is None else silhouette_in_box(mask, crop, bbox, size),
+    )
+
+
+def create_graph(config: DetectConfig, complexity: int, holistic: bool = True) -> Any:
+    """A legacy MediaPipe graph in tracking (video) mode on one person.
+
+    ``holistic`` True: Holistic with segmentation (body, hands, face, silhouette); False: Pose
+    (body only, cheaper). Both run the same pose landmark model.
+    """
+    import mediapipe as mp
+
+    common = {
+        "static_image_mode": False,
+        "model_complexity": complexity,
+        "min_detection_confidence": config.min_detection_confidence,
+        "min_tracking_confidence": config.min_tracking_confidence,
+    }
+    if holistic:
+        return mp.solutions.holistic.Holistic(enable_segmentation=True, refine_face_landmarks=False, **common)
+    return mp.solutions.pose.Pose(enable_segmentation=False, **common)
+
+
 def effective_complexity(requested: int) -> tuple[int, str | None]:
     """The model complexity to use, and a warning when the requested one is not shipped.
 
@@ -169,19 +223,10 @@ class SubjectHolistic:
         self.disagreements = 0
         """Frames where Holistic's body was not the tracked subject (hands/face dropped)."""
         self._streak = 0
-        """Frames where Holistic's body was not the tracked subject (hands/face dropped)."""
+        """Consecutive such frames (Holistic restarts after ``RESTART_AFTER``)."""
 
     def _create(self) -> Any:
-        import mediapipe as mp
-
-        return mp.solutions.holistic.Holistic(
-            static_image_mode=False,
-            model_complexity=self._complexity,
-            enable_segmentation=True,
-            refine_face_landmarks=False,
-            min_detection_confidence=self._config.min_detection_confidence,
-            min_tracking_confidence=self._config.min_tracking_confidence,
-        )
+        return create_graph(self._config, self._complexity)
 
     def process(self, rgb: np.ndarray, body2d: np.ndarray, bbox: np.ndarray) -> HolisticFrame:
         """Hands, face and silhouette of the subject whose tracked body is ``body2d``.
@@ -213,13 +258,7 @@ class SubjectHolistic:
                     self._streak = 0
                 return empty_frame(size)
         self._streak = 0
-        mask = result.segmentation_mask
-        return HolisticFrame(
-            _hand(result.left_hand_landmarks, crop, body2d[LEFT_WRIST], scale),
-            _hand(result.right_hand_landmarks, crop, body2d[RIGHT_WRIST], scale),
-            _to_pixels(result.face_landmarks, N_FACE, crop, 1.0),
-            np.zeros((size, size), np.uint8) if mask is None else silhouette_in_box(mask, crop, bbox, size),
-        )
+        return holistic_frame(result, crop, body2d, bbox, size)
 
     def close(self) -> None:
         self._holistic.close()

@@ -3,9 +3,12 @@
 Two streamed passes over the frames (never all held in memory):
 1. ``PoseLandmarker`` finds everyone's body in every frame (:mod:`backend.detect.multi`);
    detections are linked into tracks, tracks of one person lost for a while re-linked by
-   appearance, and the subject(s) chosen (:mod:`backend.detect.track`).
-2. MediaPipe Holistic on a crop around each subject adds hands, face and silhouette
-   (:mod:`backend.detect.holistic`); skipped when ``DetectConfig.holistic`` is False.
+   appearance (:mod:`backend.detect.reid`), and the subject(s) chosen (:mod:`backend.detect.track`).
+2. For the subject(s) only (:mod:`backend.detect.subject_pass`): the frames next to those
+   where pass 1 found a subject, but where it did not, are backfilled by a single-person graph
+   on a crop around his nearest box (:mod:`backend.detect.backfill`), and MediaPipe Holistic
+   on a crop around him adds hands, face and silhouette (:mod:`backend.detect.holistic`;
+   skipped when ``DetectConfig.holistic`` is False).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import numpy as np
 
 from backend import protocol
 from backend.config import DetectConfig, TrackConfig
-from backend.detect.holistic import SubjectHolistic, effective_complexity
 from backend.detect.multi import FramePeople, MultiPoseDetector
-from backend.detect.track import Track, associate, choose_subjects, keypoint_bbox, relink
+from backend.detect.reid import relink
+from backend.detect.subject_pass import subject_pass
+from backend.detect.track import Track, associate, choose_subjects, keypoint_bbox
 from backend.detect.types import N_BODY, N_FACE, N_HAND, DetectionResult, SubjectTrack
 from backend.errors import BadInput, Cancelled
 from backend.io.video import VideoInfo, iter_frames
@@ -100,52 +104,14 @@ def _subject_arrays(
     )
 
 
-def _holistic_pass(
-    info: VideoInfo,
-    subjects: list[SubjectTrack],
-    detect: DetectConfig,
-    progress: _Progress,
-    done: int,
-    is_cancelled: protocol.CancelCheck,
-    warnings: list[str],
-) -> None:
-    """Fill hands, face and silhouette of every subject in place (one Holistic each)."""
-    complexity, note = effective_complexity(detect.model_complexity)
-    if note:
-        warnings.append(note)
-    position = {int(f): t for t, f in enumerate(subjects[0].frame_index)}
-    # Decode only the span where some subject is valid; the frames around it count as done.
-    seen = np.flatnonzero(np.any([s.valid for s in subjects], axis=0))
-    first, last = int(subjects[0].frame_index[seen[0]]), int(subjects[0].frame_index[seen[-1]])
-    done += int(seen[0])
-    graphs = [SubjectHolistic(detect, complexity) for _ in subjects]
-    try:
-        progress.new_pass()
-        for frame in iter_frames(info, first, last + 1):
-            if is_cancelled():
-                raise Cancelled()
-            t = position.get(frame.index)
-            if t is None:
-                continue
-            for subject, graph in zip(subjects, graphs, strict=True):
-                if not subject.valid[t]:
-                    continue
-                out = graph.process(frame.rgb, subject.body2d[t], subject.bbox[t])
-                subject.left_hand2d[t] = out.left_hand
-                subject.right_hand2d[t] = out.right_hand
-                subject.face2d[t] = out.face
-                subject.silhouette[t] = out.silhouette
-            done += 1
-            progress.step(done)
-        for subject, graph in zip(subjects, graphs, strict=True):
-            if graph.disagreements:
-                log.info(
-                    "Holistic saw someone other than subject %d in %d frames (hands and face dropped there)",
-                    subject.track_id, graph.disagreements,
-                )  # fmt: skip
-    finally:
-        for graph in graphs:
-            graph.close()
+def _other_boxes(tracks: list[Track], subject: Track, people: list[FramePeople]) -> np.ndarray:
+    """(T, M, 4) float32 boxes of the M tracks other than ``subject``, NaN where absent."""
+    out = np.full((len(people), max(len(tracks) - 1, 0), 4), np.nan, np.float32)
+    others = [tr for tr in tracks if tr.track_id != subject.track_id]
+    for m, tr in enumerate(others):
+        for t in np.flatnonzero(tr.det >= 0):
+            out[t, m] = keypoint_bbox(people[t].body2d[tr.det[t]], pad=0.1)
+    return out
 
 
 def detect_subjects(
@@ -194,23 +160,36 @@ def detect_subjects(
             "well lit and not too small in the frame."
         )
 
-    tracks = associate([p.body2d for p in people], track)
-    tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people])
     frame_index = np.array([p.index for p in people], np.int64)
+    tracks = associate([p.body2d for p in people], track)
+    tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people], frame_index=frame_index)
     chosen, warnings = choose_subjects(tracks, track.person, frame_index)
     log.info(
         "Tracks: %s",
         ", ".join(f"id {t.track_id} ({t.n_frames} frames, prominence {t.prominence:.3g})" for t in tracks),
     )
     subjects = [_subject_arrays(t, people, info, detect.silhouette_size) for t in chosen]
+    others = [_other_boxes(tracks, t, people) for t in chosen]
     del people
 
-    pass2_s = 0.0
-    if detect.holistic:
-        t2 = time.perf_counter()
-        _holistic_pass(info, subjects, detect, progress, n, is_cancelled, warnings)
-        pass2_s = time.perf_counter() - t2
+    t2 = time.perf_counter()
+    known = [s.valid.copy() for s in subjects]
+    progress.new_pass()
+
+    def on_frame(done: int) -> None:
+        if detect.holistic:
+            progress.step(n + done)
+
+    subject_pass(info, subjects, others, detect, is_cancelled, on_frame, warnings)
+    pass2_s = time.perf_counter() - t2
     progress.step(progress.total, force=True)
+    for subject, before in zip(subjects, known, strict=True):
+        added = subject.valid & ~before
+        if added.any():
+            log.info(
+                "Backfilled person %d in %d frames (%s)",
+                subject.track_id, int(added.sum()), frame_ranges(subject.frame_index, added),
+            )  # fmt: skip
 
     for subject in subjects:
         missing = ~subject.valid

@@ -2,9 +2,8 @@
 
 Input: for each processed frame t (position 0..T-1), an array ``(P_t, 33, 3)`` of body
 landmarks (x, y in pixels, confidence). Output: tracks numbered by prominence (0 = the most
-prominent person over the clip) and the subject(s) the user asked for. :func:`relink` joins
-the tracks of one person lost for a while (out of view, or too fast for the detector) by the
-appearance descriptors of :mod:`backend.detect.multi`.
+prominent person over the clip) and the subject(s) the user asked for. Tracks of one person
+lost for a while are joined by appearance in :mod:`backend.detect.reid`.
 """
 
 from __future__ import annotations
@@ -27,14 +26,6 @@ _GATED = 1.0e6
 _UNMATCHED = 0.5
 _DUPLICATE_IOU = 0.5
 _DUPLICATE_DIST = 0.35
-RELINK_MAX_GAP = 90
-"""Frames between two tracks (about 3 s) up to which :func:`relink` may join them."""
-RELINK_MIN_SIMILARITY = 0.45
-"""Least :func:`appearance_similarity` for two tracks to be one person."""
-RELINK_MARGIN = 0.05
-"""How much more similar a pair must be than any rival pair that excludes it."""
-RATIO_SCALE = 0.05
-"""Body-proportion difference at which the similarity falls to 1/e of the colour similarity."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +38,8 @@ class Track:
     prominence: float
     """Sum over frames of box area (px^2) times mean landmark confidence."""
     pieces: tuple[tuple[int, int], ...] = ()
-    """Spans of the tracks :func:`relink` joined into this one, in time order (empty if none)."""
+    """Spans of the tracks joined into this one by :func:`backend.detect.reid.relink`, in time
+    order (empty if none)."""
 
     @property
     def n_frames(self) -> int:
@@ -59,7 +51,7 @@ class Track:
         return int(seen[0]), int(seen[-1])
 
     def segments(self) -> tuple[tuple[int, int], ...]:
-        """Spans of the pieces joined by :func:`relink`, or ``(span(),)``."""
+        """Spans of the pieces joined by :func:`backend.detect.reid.relink`, or ``(span(),)``."""
         return self.pieces or (self.span(),)
 
 
@@ -253,97 +245,6 @@ def prominence(frames: Sequence[np.ndarray], det: np.ndarray) -> float:
         area = float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
         total += area * float(kp[:, 2].mean())
     return total
-
-
-def track_appearance(
-    det: np.ndarray, colour: Sequence[np.ndarray], ratios: Sequence[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """A track's mean colour histograms and median body proportions.
-
-    Args:
-        det: (T,) detection index per frame or -1; colour: T arrays (P_t, R, B) histograms
-            (rows of zeros where a region was not seen); ratios: T arrays (P_t, S), NaN if unknown.
-    Returns:
-        (R, B) mean histogram of each region over the frames where it was seen (zeros if
-        never) and (S,) median proportions (NaN if never known).
-    """
-    seen = np.flatnonzero(det >= 0)
-    hist = np.stack([colour[t][det[t]] for t in seen]).astype(np.float64)
-    found = hist.sum(-1, keepdims=True) > 0
-    mean = (hist * found).sum(0) / np.maximum(found.sum(0), 1)
-    rat = np.stack([ratios[t][det[t]] for t in seen]).astype(np.float64)
-    median = [np.median(r[~np.isnan(r)]) if (~np.isnan(r)).any() else np.nan for r in rat.T]
-    return mean, np.array(median, np.float64)
-
-
-def appearance_similarity(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
-    """Similarity in [0, 1] of two :func:`track_appearance` outputs.
-
-    The least Bhattacharyya coefficient over the regions seen in both (every region must
-    match), times ``exp(-(d / RATIO_SCALE)^2)`` with d the largest body-proportion difference.
-    0 when the two share no region or no known proportion.
-    """
-    both = (a[0].sum(-1) > 0) & (b[0].sum(-1) > 0)
-    diff = np.abs(a[1] - b[1])
-    diff = diff[~np.isnan(diff)]
-    if not both.any() or diff.size == 0:
-        return 0.0
-    colour = float(np.sqrt(a[0][both] * b[0][both]).sum(-1).min())
-    return colour * float(np.exp(-((diff.max() / RATIO_SCALE) ** 2)))
-
-
-def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return a[0] <= b[1] and b[0] <= a[1]
-
-
-def relink(
-    tracks: Sequence[Track],
-    colour: Sequence[np.ndarray],
-    ratios: Sequence[np.ndarray],
-    max_gap: int = RELINK_MAX_GAP,
-    min_similarity: float = RELINK_MIN_SIMILARITY,
-) -> list[Track]:
-    """Join tracks of one person separated in time, by appearance; renumber by prominence.
-
-    A pair (A ends before B starts, at most ``max_gap`` frames between) is a candidate when
-    :func:`appearance_similarity` reaches ``min_similarity``. Greedily, most similar first, a
-    pair is joined only if it beats by ``RELINK_MARGIN`` every rival: another candidate of A
-    overlapping B in time, or of B overlapping A (only one of them can continue the person).
-    Tracks overlapping in time are never joined. Appearances are recomputed after each join.
-
-    Args:
-        tracks: from :func:`associate`; colour: T arrays (P_t, R, B); ratios: T arrays (P_t, S).
-    Returns:
-        The tracks, joined ones with ``pieces`` set, numbered by prominence (0 = most prominent).
-    """
-    groups = [(tr.det.copy(), tr.prominence, tr.segments()) for tr in tracks]
-    while True:
-        looks = [track_appearance(det, colour, ratios) for det, _, _ in groups]
-        spans = [(pieces[0][0], pieces[-1][1]) for _, _, pieces in groups]
-        sim: dict[tuple[int, int], float] = {}
-        for i, (_, last) in enumerate(spans):
-            for j, (first, _) in enumerate(spans):
-                if last < first and first - last - 1 <= max_gap:
-                    sim[i, j] = appearance_similarity(looks[i], looks[j])
-                    log.debug("Re-link candidate %s -> %s: similarity %.3f", spans[i], spans[j], sim[i, j])
-        pick = None
-        for (i, j), s in sorted(sim.items(), key=lambda kv: -kv[1]):
-            if s < min_similarity:
-                break
-            rivals = [v for (a, b), v in sim.items() if a == i and b != j and _overlap(spans[b], spans[j])]
-            rivals += [v for (a, b), v in sim.items() if b == j and a != i and _overlap(spans[a], spans[i])]
-            if all(s >= v + RELINK_MARGIN for v in rivals):
-                pick = (i, j)
-                break
-            log.info("Not re-linking %s -> %s (%.3f): a rival is as similar", spans[i], spans[j], s)
-        if pick is None:
-            break
-        (da, pa, sa), (db, pb, sb) = groups[pick[0]], groups[pick[1]]
-        log.info("Re-linked track %s -> %s: similarity %.3f", spans[pick[0]], spans[pick[1]], sim[pick])
-        groups = [g for k, g in enumerate(groups) if k not in pick]
-        groups.append((np.where(da >= 0, da, db), pa + pb, sa + sb))
-    groups.sort(key=lambda g: (-g[1], g[2][0][0]))
-    return [Track(k, det, p, pcs if len(pcs) > 1 else ()) for k, (det, p, pcs) in enumerate(groups)]
 
 
 def _describe(tracks: Sequence[Track], frame_index: Sequence[int] | None) -> str:

@@ -1,0 +1,205 @@
+"""The second streamed pass over the frames, for the chosen subject(s) only.
+
+In one decode of the frames that matter, for each subject:
+
+- Holistic on a crop around him where the multi-person pass found him adds hands, face and
+  silhouette (:class:`backend.detect.holistic.SubjectHolistic`; only with ``DetectConfig.holistic``);
+- the frames next to those where it did not are backfilled (:mod:`backend.detect.backfill`):
+  forward runs as the frames come, backward runs over frames held until their anchor frame.
+  With Holistic on, Holistic is the backfill's graph too, so a backfilled frame gets its
+  hands, face and silhouette from the same inference.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+
+from backend import protocol
+from backend.config import DetectConfig
+from backend.detect.backfill import (
+    WINDOW,
+    CropFollower,
+    Run,
+    back_window,
+    plan_runs,
+    reference_torso,
+    reject_reason,
+)
+from backend.detect.holistic import HolisticFrame, SubjectHolistic, effective_complexity
+from backend.detect.types import SubjectTrack
+from backend.errors import Cancelled
+from backend.io.video import VideoInfo, iter_frames
+
+log = logging.getLogger(__name__)
+
+
+def _set_extras(subject: SubjectTrack, t: int, out: HolisticFrame) -> None:
+    subject.left_hand2d[t] = out.left_hand
+    subject.right_hand2d[t] = out.right_hand
+    subject.face2d[t] = out.face
+    subject.silhouette[t] = out.silhouette
+
+
+class _SubjectState:
+    """One subject's graphs and backfill runs during the pass."""
+
+    def __init__(
+        self,
+        subject: SubjectTrack,
+        others: np.ndarray,
+        runs: list[Run],
+        detect: DetectConfig,
+        complexity: int,
+    ) -> None:
+        self.subject = subject
+        self.known = subject.valid.copy()
+        """(T,) the frames the multi-person pass found the subject in."""
+        self.others = others
+        self.forward = {r.anchor: r for r in runs if r.forward}
+        self.backward = {r.anchor: r for r in runs if not r.forward}
+        self.holistic: SubjectHolistic | None = None
+        self.follower: CropFollower | None = None
+        """The backfill's graph; runs never overlap in time (a forward run ends inside its gap,
+        before the backward run from the gap's end starts), so one serves both directions."""
+        try:
+            if detect.holistic:
+                self.holistic = SubjectHolistic(detect, complexity)
+            if runs:
+                self.follower = CropFollower(detect, complexity, detect.holistic)
+        except BaseException:
+            self.close()
+            raise
+        self._run: Run | None = None
+        self._anchor = np.zeros(4, np.float32)
+        self._ref: float | None = None
+
+    def _try(
+        self, follower: CropFollower, t: int, rgb: np.ndarray, anchor: np.ndarray, ref: float | None
+    ) -> np.ndarray | None:
+        """Backfill position ``t`` from ``anchor`` (4,); the new anchor, or None to stop the run."""
+        found = follower.process(rgb, anchor)
+        others = self.others[t]
+        others = others[~np.isnan(others[:, 0])]
+        if found is None:
+            reason: str | None = "nobody found"
+        else:
+            reason = reject_reason(found.body2d, found.bbox, anchor, ref, others)
+        if found is None or reason is not None:
+            index = int(self.subject.frame_index[t])
+            log.debug("Backfill of person %d stops at frame %d: %s", self.subject.track_id, index, reason)
+            return None
+        s = self.subject
+        s.body2d[t], s.body_world[t], s.bbox[t], s.valid[t] = found.body2d, found.world, found.bbox, True
+        if found.extras is not None:
+            _set_extras(s, t, found.extras)
+        return found.bbox
+
+    def step(
+        self, t: int, rgb: np.ndarray, held: dict[int, np.ndarray], is_cancelled: protocol.CancelCheck
+    ) -> None:
+        """Process position ``t`` (frames come in order); ``held`` has the frames backward runs need."""
+        s = self.subject
+        follower = self.follower
+        if self._run is not None and follower is not None and t in self._run.frames:
+            anchor = self._try(follower, t, rgb, self._anchor, self._ref)
+            if anchor is None or t == self._run.frames[-1]:
+                self._run = None
+            else:
+                self._anchor = anchor
+        if self.known[t] and self.holistic is not None:
+            _set_extras(s, t, self.holistic.process(rgb, s.body2d[t], s.bbox[t]))
+        if t in self.backward and follower is not None:
+            run = self.backward[t]
+            ref = reference_torso(s.body2d, self.known, run)
+            anchor: np.ndarray | None = s.bbox[t].copy()
+            follower.restart()
+            follower.process(rgb, s.bbox[t])
+            for f in run.frames:
+                if is_cancelled():
+                    raise Cancelled()
+                if anchor is None or s.valid[f]:  # stopped, or met the forward run
+                    break
+                anchor = self._try(follower, f, held[f], anchor, ref)
+        if t in self.forward and follower is not None:
+            # Track from the known frame (after any backward run from it), so that the next one follows.
+            self._run, self._anchor = self.forward[t], s.bbox[t].copy()
+            self._ref = reference_torso(s.body2d, self.known, self._run)
+            follower.restart()
+            follower.process(rgb, self._anchor)
+
+    def close(self) -> None:
+        for graph in (self.holistic, self.follower):
+            if graph is not None:
+                graph.close()
+
+
+def subject_pass(
+    info: VideoInfo,
+    subjects: list[SubjectTrack],
+    others: list[np.ndarray],
+    detect: DetectConfig,
+    is_cancelled: protocol.CancelCheck,
+    on_frame: Callable[[int], None],
+    warnings: list[str],
+) -> None:
+    """Backfill the subjects' missing frames and fill hands, face and silhouette, in place.
+
+    Decodes only the span of frames some subject or run needs; skipped when Holistic is off
+    and nothing is to be backfilled. Holds at most :func:`backend.detect.backfill.back_window`
+    frames per subject for the backward runs.
+
+    Args:
+        subjects: from the multi-person pass (same frames, T each).
+        others: per subject, (T, M, 4) boxes of the other tracked people, NaN where absent.
+        on_frame: called with the number of positions done (0..T) after each decoded frame.
+    Raises:
+        Cancelled: ``is_cancelled()`` returned True.
+    """
+    back = back_window(info.width, info.height)
+    runs = [plan_runs(s.valid, WINDOW, back) for s in subjects]
+    if not detect.holistic and not any(runs):
+        return
+    complexity, note = effective_complexity(detect.model_complexity)
+    if note:
+        warnings.append(note)
+    needed = [np.flatnonzero(s.valid) for s in subjects] + [np.array(r.frames) for rs in runs for r in rs]
+    lo = min(int(x.min()) for x in needed if len(x))
+    hi = max(int(x.max()) for x in needed if len(x))
+    position = {int(f): t for t, f in enumerate(subjects[0].frame_index)}
+    wanted = Counter(f for rs in runs for r in rs if not r.forward for f in r.frames)
+    held: dict[int, np.ndarray] = {}
+    states: list[_SubjectState] = []
+    try:
+        for subject, other, subject_runs in zip(subjects, others, runs, strict=True):
+            states.append(_SubjectState(subject, other, subject_runs, detect, complexity))
+        first, last = int(subjects[0].frame_index[lo]), int(subjects[0].frame_index[hi])
+        for frame in iter_frames(info, first, last + 1):
+            if is_cancelled():
+                raise Cancelled()
+            t = position.get(frame.index)
+            if t is None:
+                continue
+            if t in wanted:
+                held[t] = frame.rgb
+            for state in states:
+                state.step(t, frame.rgb, held, is_cancelled)
+                done = state.backward.get(t)
+                for f in done.frames if done is not None else ():
+                    wanted[f] -= 1
+                    if wanted[f] == 0:
+                        del wanted[f]
+                        held.pop(f, None)
+            on_frame(t + 1)
+        for state in states:
+            if state.holistic is not None and state.holistic.disagreements:
+                log.info(
+                    "Holistic saw someone other than subject %d in %d frames (hands and face dropped there)",
+                    state.subject.track_id, state.holistic.disagreements,
+                )  # fmt: skip
+    finally:
+        for state in states:
+            state.close()
