@@ -228,37 +228,45 @@ class SubjectHolistic:
     def _create(self) -> Any:
         return create_graph(self._config, self._complexity)
 
-    def process(self, rgb: np.ndarray, body2d: np.ndarray, bbox: np.ndarray) -> HolisticFrame:
-        """Hands, face and silhouette of the subject whose tracked body is ``body2d``.
+    def process(
+        self, rgb: np.ndarray, body2d: np.ndarray, bbox: np.ndarray
+    ) -> tuple[HolisticFrame, np.ndarray | None, np.ndarray | None, bool]:
+        """Holistic on a crop around the subject.
 
         Args:
             rgb: (H, W, 3) uint8 full frame.
             body2d: (33, 3) the subject's tracked landmarks in pixels with confidence.
             bbox: (4,) the subject's box x0, y0, x1, y1 in pixels.
+        Returns:
+            hands/face/silhouette (from Holistic's own body), Holistic's body (33, 3) in pixels
+            with visibility and its world landmarks (33, 3) (None when it found nobody), and
+            whether that body agrees with the tracked one.
         """
         size = self._config.silhouette_size
         height, width = rgb.shape[:2]
         crop = crop_box(bbox, width, height)
         result = self._holistic.process(cut(rgb, crop, CROP_SIZE))
         if result.pose_landmarks is None:
-            return empty_frame(size)
-        body = _to_pixels(result.pose_landmarks, N_BODY, crop, None)
+            return empty_frame(size), None, None, False
+        body, world = body_arrays(result, crop)
         scale = max(float(bbox[2] - bbox[0]), float(bbox[3] - bbox[1]), 1.0)
+        agrees = True
         if (body2d[:, 2] > MIN_CONF).sum() >= 4:
             dist = float(keypoint_distance(body2d[None], body[None], np.array([scale]))[0, 0])
-            if dist > MAX_BODY_DISAGREEMENT:
-                # Holistic looks at someone else: keep the tracked body, drop the rest, and
-                # restart Holistic if it persists, so that it looks for the subject again.
-                self.disagreements += 1
-                self._streak += 1
-                log.debug("Holistic body disagrees with the tracked body (%.2f)", dist)
-                if self._streak >= RESTART_AFTER:
-                    self._holistic.close()
-                    self._holistic = self._create()
-                    self._streak = 0
-                return empty_frame(size)
-        self._streak = 0
-        return holistic_frame(result, crop, body2d, bbox, size)
+            agrees = dist <= MAX_BODY_DISAGREEMENT
+        if agrees:
+            self._streak = 0
+        else:
+            # Holistic may look at someone else (or the tracked body is wrong: the caller
+            # decides); restart Holistic if it persists, so that it looks for the subject again.
+            self.disagreements += 1
+            self._streak += 1
+            log.debug("Holistic body disagrees with the tracked body")
+            if self._streak >= RESTART_AFTER:
+                self._holistic.close()
+                self._holistic = self._create()
+                self._streak = 0
+        return holistic_frame(result, crop, body, bbox, size), body, world, agrees
 
     def close(self) -> None:
         self._holistic.close()

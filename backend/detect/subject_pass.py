@@ -21,15 +21,19 @@ import numpy as np
 from backend import protocol
 from backend.config import DetectConfig
 from backend.detect.backfill import (
+    TORSO,
     WINDOW,
     CropFollower,
     Run,
     back_window,
+    box_size,
     plan_runs,
     reference_torso,
     reject_reason,
+    torso_length,
 )
 from backend.detect.holistic import HolisticFrame, SubjectHolistic, effective_complexity
+from backend.detect.track import keypoint_bbox
 from backend.detect.types import SubjectTrack
 from backend.errors import Cancelled
 from backend.io.video import VideoInfo, iter_frames
@@ -42,6 +46,21 @@ def _set_extras(subject: SubjectTrack, t: int, out: HolisticFrame) -> None:
     subject.right_hand2d[t] = out.right_hand
     subject.face2d[t] = out.face
     subject.silhouette[t] = out.silhouette
+
+
+def _references(subject: SubjectTrack) -> tuple[float | None, float]:
+    """Median torso length and box size (pixels) over the frames the subject was tracked in."""
+    confident = subject.valid & (subject.body2d[:, list(TORSO), 2].min(axis=1) > 0.5)
+    torsos = [torso_length(b) for b in subject.body2d[confident]]
+    sizes = [box_size(b) for b in subject.bbox[subject.valid]]
+    return (float(np.median(torsos)) if torsos else None), (float(np.median(sizes)) if sizes else 1.0)
+
+
+def _anchor_box(box: np.ndarray, ref_size: float) -> np.ndarray:
+    """``box`` grown about its centre to at least ``ref_size`` (a collapsed skeleton's box is tiny)."""
+    centre = 0.5 * (box[:2] + box[2:])
+    half = 0.5 * max(box_size(box), ref_size)
+    return np.concatenate([centre - half, centre + half]).astype(np.float32)
 
 
 class _SubjectState:
@@ -73,6 +92,9 @@ class _SubjectState:
         except BaseException:
             self.close()
             raise
+        self.ref_torso, self.ref_size = _references(subject)
+        self.replaced = 0
+        """Frames whose tracked body was replaced by Holistic's (they disagreed)."""
         self._run: Run | None = None
         self._anchor = np.zeros(4, np.float32)
         self._ref: float | None = None
@@ -111,7 +133,7 @@ class _SubjectState:
             else:
                 self._anchor = anchor
         if self.known[t] and self.holistic is not None:
-            _set_extras(s, t, self.holistic.process(rgb, s.body2d[t], s.bbox[t]))
+            self._refine(t, rgb)
         if t in self.backward and follower is not None:
             run = self.backward[t]
             ref = reference_torso(s.body2d, self.known, run)
@@ -130,6 +152,27 @@ class _SubjectState:
             self._ref = reference_torso(s.body2d, self.known, self._run)
             follower.restart()
             follower.process(rgb, self._anchor)
+
+    def _refine(self, t: int, rgb: np.ndarray) -> None:
+        """Holistic on the subject's crop: hands, face and silhouette, and its body in place of
+        the multi-person pass's when plausible (on the zoomed crop it is the sharper of the two;
+        the multi-person pass's first frames of a track are often collapsed or swapped)."""
+        assert self.holistic is not None
+        s = self.subject
+        extras, body, world, agrees = self.holistic.process(rgb, s.body2d[t], s.bbox[t])
+        if body is not None:
+            anchor = _anchor_box(s.bbox[t], self.ref_size)
+            others = self.others[t]
+            others = others[~np.isnan(others[:, 0])]
+            box = keypoint_bbox(body)
+            if reject_reason(body, box, anchor, self.ref_torso, others) is None:
+                if not agrees:
+                    self.replaced += 1
+                s.body2d[t], s.body_world[t], s.bbox[t] = body, world, box
+                _set_extras(s, t, extras)
+                return
+        if agrees:
+            _set_extras(s, t, extras)
 
     def close(self) -> None:
         for graph in (self.holistic, self.follower):
@@ -197,8 +240,9 @@ def subject_pass(
         for state in states:
             if state.holistic is not None and state.holistic.disagreements:
                 log.info(
-                    "Holistic saw someone other than subject %d in %d frames (hands and face dropped there)",
-                    state.subject.track_id, state.holistic.disagreements,
+                    "Holistic disagreed with the tracked body of subject %d in %d frames; its body was "
+                    "plausible and used in %d of them (hands and face dropped in the others)",
+                    state.subject.track_id, state.holistic.disagreements, state.replaced,
                 )  # fmt: skip
     finally:
         for state in states:
