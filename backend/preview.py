@@ -92,24 +92,45 @@ def _draw_skeleton(rgb: np.ndarray, kp: np.ndarray) -> None:
         cv2.line(rgb, pa, pb, (40, 220, 40), thickness, cv2.LINE_AA)
 
 
+MAX_PREVIEW_WIDTH = 960
+"""The preview is drawn at most this wide (a glance check; keeps it cheap for 4K clips)."""
+
+
+def preview_size(info: VideoInfo) -> tuple[int, int, float]:
+    """(width, height, scale) of the preview frames."""
+    scale = min(1.0, MAX_PREVIEW_WIDTH / info.width)
+    return (
+        max(2, int(round(info.width * scale / 2)) * 2),
+        max(2, int(round(info.height * scale / 2)) * 2),
+        scale,
+    )
+
+
 def render_frames(
     info: VideoInfo, source: PreviewSource, chunk: int = 32
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (position in the processed range, RGB frame with the body drawn)."""
+    """Yield (position in the processed range, RGB preview frame with the body drawn)."""
+    width, height, scale = preview_size(info)
+    k = source.intrinsics.copy()
+    k[:2] *= np.array([[width / info.width], [height / info.height]])
     start, end = int(source.frame_index[0]), int(source.frame_index[-1]) + 1
     lookup = {int(f): i for i, f in enumerate(source.frame_index)}
     cache_start, cache = -1, np.zeros((0,))
     for frame in iter_frames(info, start, end):
         i = lookup.get(frame.index)
         rgb = frame.rgb
+        if scale < 1.0:
+            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
         if i is not None:
             if not (cache_start <= i < cache_start + len(cache)):
                 cache_start = i
                 cache = source.vertices(i, min(i + chunk, len(source.frame_index)))
             colour = _MESH_COLOUR if source.valid[i] else _BRIDGED_COLOUR
-            rgb = _draw_mesh(rgb, cache[i - cache_start], source.faces, source.intrinsics, colour)
+            rgb = _draw_mesh(rgb, cache[i - cache_start], source.faces, k, colour)
             if source.valid[i]:
-                _draw_skeleton(rgb, source.projected[i])
+                _draw_skeleton(
+                    rgb, source.projected[i] * np.array([width / info.width, height / info.height])
+                )
         yield (i if i is not None else -1), rgb
 
 
@@ -127,9 +148,7 @@ def write_preview(
     picks = set(np.linspace(0, total - 1, 9).round().astype(int).tolist())
     tiles: dict[int, np.ndarray] = {}
     with atomic_path(out_path, suffix=".mp4") as tmp:
-        writer = cv2.VideoWriter(
-            str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, (info.width, info.height)
-        )
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, preview_size(info)[:2])
         if not writer.isOpened():
             raise OSError(f"cannot open a video writer for {out_path}")
         try:
@@ -139,7 +158,7 @@ def write_preview(
                 writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                 if i in picks:
                     tiles[i] = cv2.resize(
-                        rgb, (info.width // 3, info.height // 3), interpolation=cv2.INTER_AREA
+                        rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA
                     )
                 if n % 10 == 0:
                     report(protocol.progress("preview", n + 1, total))
