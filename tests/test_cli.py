@@ -140,6 +140,8 @@ def test_end_to_end_on_part_of_the_demo(tmp_path: Path) -> None:
         "--preset",
         "fast",
         "--events",
+        "--preview",
+        str(tmp_path / "part.mp4"),
     )
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
@@ -155,3 +157,23 @@ def test_end_to_end_on_part_of_the_demo(tmp_path: Path) -> None:
     assert metrics["reprojection_median_px"] < 15.0
     assert metrics["accel_fitted_mm"] < metrics["accel_mediapipe_world_mm"]
     assert set(loaded.meta["fps_per_stage"]) >= {"detect", "fit"}
+    # The preview: one frame per processed frame, the body drawn where the man stands.
+    import cv2
+    import numpy as np
+
+    from backend.io.video import iter_frames, probe
+
+    preview = cv2.VideoCapture(str(tmp_path / "part.mp4"))
+    assert preview.isOpened(), sorted(p.name for p in tmp_path.iterdir())
+    assert int(preview.get(cv2.CAP_PROP_FRAME_COUNT)) == 40
+    ok, drawn = preview.read()
+    preview.release()
+    assert ok and (tmp_path / "part.png").is_file()
+    source = next(iter_frames(probe(DEMO))).rgb
+    source = cv2.resize(source, (drawn.shape[1], drawn.shape[0]), interpolation=cv2.INTER_AREA)
+    scale = drawn.shape[1] / source.shape[1]
+    x0, y0, x1, y1 = (person["bbox"][0] * drawn.shape[1] / 1768).astype(int)
+    changed = np.abs(cv2.cvtColor(drawn, cv2.COLOR_BGR2RGB).astype(int) - source.astype(int)).sum(-1) > 60
+    assert changed[y0:y1, x0:x1].mean() > 0.2  # the body covers much of the person's box
+    assert changed.mean() < 0.05  # and little else
+    del scale

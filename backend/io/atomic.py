@@ -47,6 +47,9 @@ def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
