@@ -56,8 +56,9 @@ def main() -> int:
         ("wall time, whole command", f"{wall:.1f} s ({frames / wall:.1f} frames/s)"),
         ("stages decode..write", f"{estimate_s:.1f} s"),
     ]
-    for stage in ("detect", "lift", "fit"):
+    for stage in ("detect", "fit"):
         rows.append((f"  {stage}", f"{fps.get(stage, 0):.1f} frames/s ({timings.get(stage, 0):.1f} s)"))
+    rows.append((f"  lift ({meta['lifter']})", f"{1000 * timings.get('lift', 0):.0f} ms"))
     if "preview" in timings:
         rows.append(
             (
