@@ -112,6 +112,8 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument("--start", type=int, default=0, help="first frame (inclusive)")
     est.add_argument("--end", type=int, default=None, help="last frame (exclusive)")
     est.add_argument("--focal-px", type=float, default=None, help="focal length in pixels")
+    est.add_argument("--no-hands", action="store_true", help="do not keep hand landmarks")
+    est.add_argument("--no-face", action="store_true", help="do not keep face landmarks")
     est.add_argument(
         "--preview", type=Path, default=None, help="write an MP4 preview (and a PNG contact sheet)"
     )
@@ -135,7 +137,9 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
         device=args.device,
         body=args.body,
         decode=DecodeConfig(start=args.start, end=args.end, focal_px=args.focal_px),
-        detect=preset_detect(args.preset),
+        detect=dataclasses.replace(
+            preset_detect(args.preset), hands=not args.no_hands, face=not args.no_face
+        ),
         track=TrackConfig(person=person),
         fit=preset_fit(args.preset),
     )
@@ -232,6 +236,3 @@ def _internal(exc: BaseException, report: protocol.Reporter, verbose: bool) -> i
     if verbose:
         print(detail, file=sys.stderr)
     return protocol.EXIT_INTERNAL
-
-
-__all__ = ["main", "dataclasses"]

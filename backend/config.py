@@ -30,6 +30,10 @@ class DetectConfig:
     min_tracking_confidence: float = 0.5
     holistic: bool = True
     """Run MediaPipe Holistic on the subject for hands, face and silhouette."""
+    hands: bool = True
+    """Keep hand landmarks (``--no-hands`` drops them)."""
+    face: bool = True
+    """Keep face landmarks (``--no-face`` drops them)."""
     model_complexity: int = 1
     silhouette_size: int = 64
     """Side of the square silhouette kept per frame (inside the subject's box)."""

@@ -176,6 +176,12 @@ def estimate(
         stage("track")
         for message in detection.warnings:
             warn(message)
+        for subject in detection.subjects:
+            if not config.detect.hands:
+                subject.left_hand2d[:] = 0.0
+                subject.right_hand2d[:] = 0.0
+            if not config.detect.face:
+                subject.face2d[:] = 0.0
         n_frames = len(detection.subjects[0].frame_index)
 
         stage("lift")

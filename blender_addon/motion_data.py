@@ -93,6 +93,24 @@ def _meta(arrays: dict[str, np.ndarray], key: str, path: Path) -> dict:
         raise MotionDataError(f"{path}: '{key}' is not valid JSON.") from exc
 
 
+def person_ids(path: str | Path) -> list[int]:
+    """The ids of the people in a motion file, in file order (checks the format)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MotionDataError(f"{path} does not exist.")
+    try:
+        with np.load(path, allow_pickle=False) as data:  # reads only the meta entry
+            arrays = {"meta": data["meta"]} if "meta" in data.files else {}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise MotionDataError(f"{path} cannot be read as .npz: {exc}") from exc
+    meta = _meta(arrays, "meta", path)
+    _check_format(meta, MOTION_FORMAT, path)
+    people = [int(p) for p in meta.get("people", [])]
+    if not people:
+        raise MotionDataError(f"{path} holds no person.")
+    return people
+
+
 def read_motion(path: str | Path, person_id: int | None = None) -> tuple[PersonClip, dict[str, np.ndarray]]:
     """One person of a motion file (the first if ``person_id`` is None) and all their raw arrays."""
     path = Path(path)

@@ -1,0 +1,133 @@
+"""Python API for scripts: estimate a clip, import a motion file, export FBX.
+
+Works in a Blender session (``blender -b -P script.py``, the Python console) and in a plain
+Python with the ``bpy`` module (``import bpy``)::
+
+    from blender_addon import api            # installed extension: from bl_ext.user_default.video2anim import api
+
+    motion = api.estimate_clip("clip.mp4", "out/clip.motion.npz", preset="fast")
+    armature = api.import_motion(motion)
+    api.export_fbx(armature, "out/clip.fbx", preset="unity")
+
+``estimate_clip`` blocks until the backend ends (it is for scripts; the panel's operator does not
+block). The backend's Python comes from the ``python`` argument, else the add-on preferences when
+the add-on is enabled, else the repository's ``.venv`` or the environment installed by the
+preferences' button.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import bpy
+
+from . import build_scene, preferences
+from . import export as fbx_export
+from . import motion_data as md
+from .job import BackendJob, JobSnapshot
+from .job_options import JobOptions
+
+log = logging.getLogger(__name__)
+
+
+class EstimateError(RuntimeError):
+    """The backend failed or was cancelled; the message is the backend's (or says why it could not run)."""
+
+    def __init__(self, message: str, snapshot: JobSnapshot | None = None) -> None:
+        super().__init__(message)
+        self.snapshot = snapshot
+
+
+def estimate_clip(
+    video: str | Path,
+    out: str | Path,
+    *,
+    preset: str = "balanced",
+    person: str = "auto",
+    start: int = 0,
+    end: int | None = None,
+    device: str | None = None,
+    preview: str | Path | None = None,
+    focal_px: float | None = None,
+    hands: bool = True,
+    face: bool = True,
+    python: str | Path | None = None,
+    backend_root: str | Path | None = None,
+    timeout_s: float | None = None,
+    on_progress: Callable[[JobSnapshot], None] | None = None,
+) -> Path:
+    """Run the backend on ``video`` and return the motion file it wrote (``out``, ``.motion.npz``).
+
+    Args:
+        video: the clip.
+        out: the motion file to write; its log goes next to it (``<name>.log``).
+        preset: ``fast``, ``balanced`` or ``accurate``.
+        person: ``auto``, ``all`` or a track id.
+        start, end: source frames, 0-based, ``end`` exclusive (None: to the end).
+        device: ``auto``, ``cpu`` or ``cuda``; None takes the add-on preference (else ``auto``).
+        preview: also write an MP4 preview here.
+        focal_px: the camera's focal length in pixels (else a 60 degree field of view is assumed).
+        hands, face: estimate fingers and face.
+        python: the backend's Python; None finds it (see the module doc).
+        backend_root: the folder holding the ``backend`` package; None uses the bundled one.
+        timeout_s: cancel the run after this long.
+        on_progress: called with a :class:`~blender_addon.job.JobSnapshot` about ten times a second.
+
+    Raises:
+        EstimateError: the backend could not run, failed (its message) or was cancelled.
+    """
+    prefs = preferences.get()
+    root = None if backend_root is None else Path(backend_root)
+    paths = preferences.backend_paths(prefs, str(python or ""), root)
+    if paths.python is None:
+        raise EstimateError(paths.problem)
+    vposer = prefs.vposer_path if prefs is not None else ""
+    options = JobOptions(
+        video=Path(video),
+        out=Path(out),
+        preset=preset,
+        person=str(person),
+        start=int(start),
+        end=None if end is None else int(end),
+        device=device or (prefs.device if prefs is not None else "auto"),
+        preview=None if preview is None else Path(preview),
+        vposer=Path(bpy.path.abspath(vposer)) if vposer else None,
+        focal_px=focal_px,
+        hands=hands,
+        face=face,
+    )
+    job = BackendJob(options, paths.python, paths.root)
+    snap = job.start()
+    if not snap.finished:
+        snap = job.wait(timeout_s=timeout_s, on_update=on_progress)
+    if snap.status != "done" or snap.result is None:
+        raise EstimateError(snap.error or f"The estimate was {snap.status}.", snap)
+    for warning in snap.warnings:
+        log.warning("%s: %s", Path(video).name, warning)
+    return snap.result
+
+
+def import_motion(
+    path: str | Path, person_id: int | None = None, collection_name: str | None = None
+) -> bpy.types.Object:
+    """Import one person (the first by default) of a motion file; return the armature object.
+
+    The armature, its skinned mesh and the camera go into a collection named after the clip
+    (``collection_name``); importing again replaces them. Raises ``motion_data.MotionDataError``
+    for a file that is not a motion file.
+    """
+    return build_scene.build_person(path, None, collection_name, person_id)
+
+
+def import_people(path: str | Path, collection_name: str | None = None) -> list[bpy.types.Object]:
+    """Import every person of a motion file into one collection; return their armatures."""
+    return [import_motion(path, pid, collection_name) for pid in md.person_ids(path)]
+
+
+def export_fbx(
+    armature: bpy.types.Object | Sequence[bpy.types.Object], path: str | Path, preset: str = "unity"
+) -> Path:
+    """Export armature(s) with their meshes and baked animation to FBX (preset ``unity`` or ``unreal``)."""
+    return fbx_export.export_fbx(armature, path, preset)

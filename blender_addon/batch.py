@@ -1,0 +1,147 @@
+"""Batch: a folder of clips -> one ``.motion.npz``, ``.blend`` and ``.fbx`` per clip, and a summary.
+
+Run it in a fresh Blender or Python (it replaces the open file with an empty one per clip)::
+
+    python -m blender_addon.batch CLIPS/ OUT/ [--preset fast] [--fbx-preset unreal]   # from the repository
+    blender -b --python-expr "from bl_ext.user_default.video2anim import batch; batch.main(['CLIPS/', 'OUT/'])"
+
+A clip that fails does not stop the batch: the summary (logged, and written to
+``OUT/batch_summary.json``) says which clips failed and why; the exit status is 1 if any did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import bpy
+
+from . import api
+from . import motion_data as md
+from .export import PRESETS as FBX_PRESETS
+from .job import JobSnapshot
+from .job_options import PRESETS
+from .properties import MOVIE_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipResult:
+    video: str
+    ok: bool = False
+    motion: str = ""
+    blend: str = ""
+    fbx: str = ""
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BatchReport:
+    results: list[ClipResult]
+
+    @property
+    def failed(self) -> list[ClipResult]:
+        return [r for r in self.results if not r.ok]
+
+    def summary(self) -> str:
+        lines = [f"{len(self.results) - len(self.failed)} of {len(self.results)} clip(s) converted."]
+        lines += [f"FAILED {Path(r.video).name}: {r.error}" for r in self.failed]
+        return "\n".join(lines)
+
+
+def find_clips(folder: Path) -> list[Path]:
+    """The video files directly inside ``folder``, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in MOVIE_SUFFIXES)
+
+
+def convert_clip(video: Path, out_folder: Path, fbx_preset: str, **estimate_options: object) -> ClipResult:
+    """Estimate one clip, import it into an empty file, save the .blend and the .fbx."""
+    result = ClipResult(str(video))
+    name = bpy.path.clean_name(video.stem)
+    try:
+        last: deque[JobSnapshot] = deque(maxlen=1)
+        motion = api.estimate_clip(
+            video, out_folder / f"{name}.motion.npz", on_progress=last.append, **estimate_options
+        )  # type: ignore[arg-type]
+        result.motion = str(motion)
+        result.warnings = list(last[0].warnings) if last else []
+        bpy.ops.wm.read_homefile(use_empty=True)
+        armatures = api.import_people(motion, name)
+        blend = out_folder / f"{name}.blend"
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend), check_existing=False)
+        result.blend = str(blend)
+        result.fbx = str(api.export_fbx(armatures, out_folder / f"{name}.fbx", fbx_preset))
+        result.ok = True
+    except (api.EstimateError, md.MotionDataError) as exc:  # the message says it all
+        result.error = str(exc)
+        log.error("%s failed: %s", video.name, exc)
+    except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the batch
+        result.error = f"{type(exc).__name__}: {exc}"
+        log.exception("%s failed", video.name)
+    return result
+
+
+def run_batch(
+    folder: str | Path, out_folder: str | Path, fbx_preset: str = "unity", **estimate_options: object
+) -> BatchReport:
+    """Convert every clip in ``folder``; ``estimate_options`` go to :func:`api.estimate_clip`."""
+    folder, out_folder = Path(folder), Path(out_folder)
+    out_folder.mkdir(parents=True, exist_ok=True)
+    clips = find_clips(folder)
+    if not clips:
+        log.warning("no video files (%s) in %s", ", ".join(MOVIE_SUFFIXES), folder)
+    results = []
+    for index, video in enumerate(clips, 1):
+        log.info("[%d/%d] %s", index, len(clips), video.name)
+        results.append(convert_clip(video, out_folder, fbx_preset, **estimate_options))
+    report = BatchReport(results)
+    summary = out_folder / "batch_summary.json"
+    summary.write_text(json.dumps([asdict(r) for r in results], indent=2), encoding="utf-8")
+    log.info("%s (details: %s)", report.summary(), summary)
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m blender_addon.batch", description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path, help="folder of video clips")
+    parser.add_argument("out_folder", type=Path, help="where the .motion.npz, .blend and .fbx files go")
+    parser.add_argument("--preset", choices=PRESETS, default="balanced")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    parser.add_argument("--person", default="auto", help="auto, all or a track id")
+    parser.add_argument("--fbx-preset", choices=sorted(FBX_PRESETS), default="unity")
+    parser.add_argument("--python", type=Path, default=None, help="the backend's Python (default: found)")
+    parser.add_argument("--backend-root", type=Path, default=None, help="folder holding the backend package")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per clip before cancelling it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    if not args.folder.is_dir():
+        log.error("%s is not a folder", args.folder)
+        return 2
+    report = run_batch(
+        args.folder,
+        args.out_folder,
+        fbx_preset=args.fbx_preset,
+        preset=args.preset,
+        device=args.device,
+        person=args.person,
+        python=args.python,
+        backend_root=args.backend_root,
+        timeout_s=args.timeout,
+    )
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Operators: estimate (modal, non-blocking), cancel, import a motion file, export FBX.
+
+Each one checks its input, calls a bpy-free or bpy-thin function (``job``, ``api``, ``export``) and
+reports. ``video2anim.estimate`` polls a :class:`~blender_addon.job.BackendJob` from a timer when
+invoked from the UI; run with ``execute`` (scripts, background mode) it blocks until the job ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import bpy
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from . import api, preferences
+from . import motion_data as md
+from .job import BackendJob, JobSnapshot
+from .properties import FBX_PRESETS, Video2AnimSettings
+
+log = logging.getLogger(__name__)
+_TICK_S = 0.25
+
+
+def _settings(context: bpy.types.Context) -> Video2AnimSettings:
+    return context.scene.video2anim
+
+
+def _import(op: bpy.types.Operator, motion: Path, collection: str | None) -> set[str]:
+    """Import every person of a motion file and report; FINISHED or CANCELLED."""
+    try:
+        armatures = api.import_people(motion, collection)
+    except (md.MotionDataError, OSError, ValueError, KeyError) as exc:
+        op.report({"ERROR"}, f"Cannot import {motion.name}: {exc}")
+        return {"CANCELLED"}
+    for obj in bpy.context.view_layer.objects:
+        obj.select_set(False)
+    for armature in armatures:
+        armature.select_set(True)
+    bpy.context.view_layer.objects.active = armatures[0]
+    op.report({"INFO"}, f"Imported {len(armatures)} person(s) from {motion.name}")
+    return {"FINISHED"}
+
+
+class VIDEO2ANIM_OT_estimate(bpy.types.Operator):
+    """Estimate the motion of the person in the video and import it as an animated body"""
+
+    bl_idname = "video2anim.estimate"
+    bl_label = "Estimate Motion"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return context.scene is not None and not _settings(context).running
+
+    def _start(self, context: bpy.types.Context) -> BackendJob | None:
+        settings = _settings(context)
+        prefs = preferences.get(context)
+        options, problem = settings.job_options(
+            prefs.device if prefs else "auto", prefs.vposer_path if prefs else ""
+        )
+        paths = preferences.backend_paths(prefs)
+        problem = problem or paths.problem
+        if options is None or paths.python is None:
+            settings.status, settings.message = "FAILED", problem
+            self.report({"ERROR"}, problem)
+            return None
+        job = BackendJob(options, paths.python, paths.root)
+        settings.cancel_requested = False
+        settings.motion_path = ""
+        snap = job.start()
+        settings.show(snap)
+        if snap.finished:
+            self.report({"ERROR"}, snap.error)
+            return None
+        self._collection = settings.video()[1]
+        self._scene = context.scene.name
+        return job
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        """Blocking run (scripts and background mode)."""
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        return self._finish(context, job.wait(on_update=_settings(context).show))
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if context.window is None:
+            return self.execute(context)
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        self._job = job
+        self._timer = context.window_manager.event_timer_add(_TICK_S, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if event.type != "TIMER":  # any timer tick will do: polling is cheap
+            return {"PASS_THROUGH"}
+        settings = self._job_settings(context)
+        if settings.cancel_requested:
+            settings.cancel_requested = False
+            self._job.cancel()
+        snap = self._job.poll()
+        settings.show(snap)
+        if context.workspace is not None:
+            context.workspace.status_text_set(f"Video2Anim: {snap.summary()}")
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+        if not snap.finished:
+            return {"RUNNING_MODAL"}
+        self._stop_ui(context)
+        return self._finish(context, snap)
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the modal (file load, quit): stop the backend too."""
+        self._job.cancel()
+        self._stop_ui(context)
+        settings = self._job_settings(context)
+        settings.show(self._job.snapshot)
+        settings.status = "CANCELLED"  # nobody follows the job any more
+
+    def _job_settings(self, context: bpy.types.Context) -> Video2AnimSettings:
+        """The settings of the scene the job was started from (the user may switch scenes)."""
+        scene = bpy.data.scenes.get(self._scene) or context.scene
+        return scene.video2anim
+
+    def _stop_ui(self, context: bpy.types.Context) -> None:
+        context.window_manager.event_timer_remove(self._timer)
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+    def _finish(self, context: bpy.types.Context, snap: JobSnapshot) -> set[str]:
+        self._job_settings(context).show(snap)
+        if snap.status == "cancelled":
+            self.report({"WARNING"}, "Cancelled: no motion was imported.")
+            return {"CANCELLED"}
+        if snap.status != "done" or snap.result is None:
+            self.report({"ERROR"}, snap.error or "The backend failed.")
+            return {"CANCELLED"}
+        for warning in snap.warnings:
+            self.report({"WARNING"}, warning)
+        return _import(self, snap.result, self._collection)
+
+
+class VIDEO2ANIM_OT_cancel(bpy.types.Operator):
+    """Stop the running estimate (the backend stops within about a second)"""
+
+    bl_idname = "video2anim.cancel"
+    bl_label = "Cancel"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return context.scene is not None and _settings(context).status == "RUNNING"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = _settings(context)
+        settings.cancel_requested = True
+        settings.status = "CANCELLING"
+        return {"FINISHED"}
+
+
+class VIDEO2ANIM_OT_import_motion(bpy.types.Operator, ImportHelper):
+    """Import a motion file written by the backend (e.g. run headless) as an animated body"""
+
+    bl_idname = "video2anim.import_motion"
+    bl_label = "Import Motion File"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filename_ext = ".npz"
+    filter_glob: bpy.props.StringProperty(default="*.motion.npz;*.npz", options={"HIDDEN"})
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        path = Path(self.filepath)
+        if not path.is_file():
+            self.report({"ERROR"}, f"{path} does not exist.")
+            return {"CANCELLED"}
+        return _import(self, path, None)
+
+
+def _armature(context: bpy.types.Context) -> bpy.types.Object | None:
+    """The active armature, or the armature of the active mesh."""
+    obj = context.active_object
+    if obj is not None and obj.type == "MESH" and obj.parent is not None:
+        obj = obj.parent
+    return obj if obj is not None and obj.type == "ARMATURE" else None
+
+
+class VIDEO2ANIM_OT_export_fbx(bpy.types.Operator, ExportHelper):
+    """Export the active armature and its body with baked animation to FBX for a game engine"""
+
+    bl_idname = "video2anim.export_fbx"
+    bl_label = "Export FBX"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".fbx"
+    filter_glob: bpy.props.StringProperty(default="*.fbx", options={"HIDDEN"})
+    preset: bpy.props.EnumProperty(name="Preset", items=FBX_PRESETS, default="unity")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _armature(context) is not None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        armature = _armature(context)
+        if armature is None:
+            self.report({"ERROR"}, "Select an armature (or its body) to export.")
+            return {"CANCELLED"}
+        try:
+            path = api.export_fbx(armature, self.filepath, self.preset)
+        except (ValueError, RuntimeError, OSError) as exc:
+            self.report({"ERROR"}, f"FBX export failed: {exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {path.name} ({self.preset})")
+        return {"FINISHED"}
+
+
+CLASSES = (
+    VIDEO2ANIM_OT_estimate,
+    VIDEO2ANIM_OT_cancel,
+    VIDEO2ANIM_OT_import_motion,
+    VIDEO2ANIM_OT_export_fbx,
+)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)
