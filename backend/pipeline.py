@@ -42,7 +42,7 @@ class EstimateSummary:
     preview_paths: list[Path] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     fps: dict[str, float] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float | None] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -82,6 +82,11 @@ def _fit_inputs(
     )  # fmt: skip
 
 
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: metrics that cannot be computed (e.g. jitter of a 2-frame clip) are None."""
+    return float(value) if np.isfinite(value) else None
+
+
 def _metrics(
     track: SubjectTrack, fit: FitResult, conf2d: np.ndarray, lifted_raw: np.ndarray
 ) -> dict[str, float]:
@@ -90,10 +95,10 @@ def _metrics(
     good = conf2d > 0.5
     has = np.array(MEDIAPIPE_INDEX) >= 0
     return {
-        "reprojection_median_px": float(np.median(err[good])) if good.any() else float("nan"),
-        "reprojection_mean_px": float(err[good].mean()) if good.any() else float("nan"),
-        "accel_fitted_mm": mean_acceleration_mm(fit.keypoints3d[:, has], track.valid),
-        "accel_mediapipe_world_mm": mean_acceleration_mm(lifted_raw[:, has], track.valid),
+        "reprojection_median_px": _finite_or_none(np.median(err[good]) if good.any() else np.nan),
+        "reprojection_mean_px": _finite_or_none(err[good].mean() if good.any() else np.nan),
+        "accel_fitted_mm": _finite_or_none(mean_acceleration_mm(fit.keypoints3d[:, has], track.valid)),
+        "accel_mediapipe_world_mm": _finite_or_none(mean_acceleration_mm(lifted_raw[:, has], track.valid)),
         "valid_frames": int(track.valid.sum()),
     }
 
@@ -196,7 +201,7 @@ def estimate(
         body = AnnyBody(device=device)
         fitter = TemporalFitter(body, config.fit, device)
         fits: list[FitResult] = []
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float | None] = {}
         for subject, lift in zip(detection.subjects, lifts, strict=False):
             inputs = _fit_inputs(subject, lift.keypoints3d, lift.confidence, k, info.height)
             result = fitter.fit(inputs, report, is_cancelled)

@@ -177,3 +177,15 @@ def test_end_to_end_on_part_of_the_demo(tmp_path: Path) -> None:
     assert changed[y0:y1, x0:x1].mean() > 0.2  # the body covers much of the person's box
     assert changed.mean() < 0.05  # and little else
     del scale
+
+
+def test_single_frame_range(tmp_path: Path) -> None:
+    out = tmp_path / "one.motion.npz"
+    proc = _backend(
+        "estimate", str(DEMO), "--out", str(out), "--start", "110", "--end", "111", "--preset", "fast"
+    )
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    loaded = motion.load(out)
+    assert loaded.person().frame_count == 1
+    assert loaded.meta["metrics"]["accel_fitted_mm"] is None  # undefined for one frame, not NaN

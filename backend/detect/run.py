@@ -13,6 +13,8 @@ Two streamed passes over the frames (never all held in memory):
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import time
 from pathlib import Path
@@ -161,7 +163,9 @@ def detect_subjects(
         )
 
     frame_index = np.array([p.index for p in people], np.int64)
-    tracks = associate([p.body2d for p in people], track)
+    # A clip (or range) shorter than the minimum track length still has its person.
+    short = dataclasses.replace(track, min_track_frames=min(track.min_track_frames, n))
+    tracks = associate([p.body2d for p in people], short)
     tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people], frame_index=frame_index)
     chosen, warnings = choose_subjects(tracks, track.person, frame_index)
     log.info(
