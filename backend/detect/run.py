@@ -14,7 +14,6 @@ Two streamed passes over the frames (never all held in memory):
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import time
 from pathlib import Path
