@@ -6,7 +6,7 @@ Python with the ``bpy`` module (``import bpy``)::
     from blender_addon import api            # installed extension: from bl_ext.user_default.video2anim import api
 
     motion = api.estimate_clip("clip.mp4", "out/clip.motion.npz", preset="fast")
-    armature = api.import_motion(motion)
+    armature = api.import_motion(motion, ground_plane=True)   # footage found next to the file
     api.export_fbx(armature, "out/clip.fbx", preset="unity")
 
 ``estimate_clip`` blocks until the backend ends (it is for scripts; the panel's operator does not
@@ -110,20 +110,42 @@ def estimate_clip(
 
 
 def import_motion(
-    path: str | Path, person_id: int | None = None, collection_name: str | None = None
+    path: str | Path,
+    person_id: int | None = None,
+    collection_name: str | None = None,
+    *,
+    video_path: str | Path | None = None,
+    movie_clip: bpy.types.MovieClip | None = None,
+    ground_plane: bool = False,
 ) -> bpy.types.Object:
     """Import one person (the first by default) of a motion file; return the armature object.
 
-    The armature, its skinned mesh and the camera go into a collection named after the clip
-    (``collection_name``); importing again replaces them. Raises ``motion_data.MotionDataError``
-    for a file that is not a motion file.
+    The armature, its skinned mesh, the camera (and the ground plane) go into a collection named
+    after the clip (``collection_name``); importing again replaces them. The camera shows the
+    footage as its background: ``movie_clip``, else ``video_path``, else the source video when it
+    lies next to the motion file. Raises ``motion_data.MotionDataError`` for a file that is not a
+    motion file.
     """
-    return build_scene.build_person(path, None, collection_name, person_id)
+    return build_scene.build_person(
+        path, None, collection_name, person_id,
+        video_path=video_path, movie_clip=movie_clip, ground_plane=ground_plane,
+    )  # fmt: skip
 
 
-def import_people(path: str | Path, collection_name: str | None = None) -> list[bpy.types.Object]:
-    """Import every person of a motion file into one collection; return their armatures."""
-    return [import_motion(path, pid, collection_name) for pid in md.person_ids(path)]
+def import_people(
+    path: str | Path,
+    collection_name: str | None = None,
+    *,
+    video_path: str | Path | None = None,
+    movie_clip: bpy.types.MovieClip | None = None,
+    ground_plane: bool = False,
+) -> list[bpy.types.Object]:
+    """Import every person of a motion file into one collection; return their armatures.
+
+    Footage and ground plane as :func:`import_motion` (one camera and one plane per clip).
+    """
+    options = {"video_path": video_path, "movie_clip": movie_clip, "ground_plane": ground_plane}
+    return [import_motion(path, pid, collection_name, **options) for pid in md.person_ids(path)]
 
 
 def export_fbx(

@@ -62,6 +62,19 @@ def find_clips(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in MOVIE_SUFFIXES)
 
 
+def scene_files(
+    motion: Path, video: Path | None, blend: Path, fbx: Path, fbx_preset: str
+) -> tuple[Path, Path]:
+    """Import ``motion`` into an empty file (footage behind the camera, ground plane), save the
+    ``.blend`` and export the ``.fbx``."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    armatures = api.import_people(
+        motion, bpy.path.clean_name(blend.stem), video_path=video, ground_plane=True
+    )
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), check_existing=False)
+    return blend, api.export_fbx(armatures, fbx, fbx_preset)
+
+
 def convert_clip(video: Path, out_folder: Path, fbx_preset: str, **estimate_options: object) -> ClipResult:
     """Estimate one clip, import it into an empty file, save the .blend and the .fbx."""
     result = ClipResult(str(video))
@@ -73,12 +86,10 @@ def convert_clip(video: Path, out_folder: Path, fbx_preset: str, **estimate_opti
         )  # type: ignore[arg-type]
         result.motion = str(motion)
         result.warnings = list(last[0].warnings) if last else []
-        bpy.ops.wm.read_homefile(use_empty=True)
-        armatures = api.import_people(motion, name)
-        blend = out_folder / f"{name}.blend"
-        bpy.ops.wm.save_as_mainfile(filepath=str(blend), check_existing=False)
-        result.blend = str(blend)
-        result.fbx = str(api.export_fbx(armatures, out_folder / f"{name}.fbx", fbx_preset))
+        blend, fbx = scene_files(
+            motion, video, out_folder / f"{name}.blend", out_folder / f"{name}.fbx", fbx_preset
+        )
+        result.blend, result.fbx = str(blend), str(fbx)
         result.ok = True
     except (api.EstimateError, md.MotionDataError) as exc:  # the message says it all
         result.error = str(exc)

@@ -5,7 +5,8 @@ with Anny's 104 bones and a mesh skinned to it, plus one camera with the estimat
 The armature object sits at the world origin (world: Z up, ground z = 0, subject facing -Y);
 its rest pose is Anny's rest pose for the fitted shape lifted onto the ground, and the root
 carries ``world_from_camera``. The math lives in ``rig_math`` (numpy); this module only talks
-to bpy. Keys land on Blender frame ``frame_index + 1`` so that they line up with the footage.
+to bpy. Keys land on Blender frame ``frame_index + 1`` so that they line up with the footage, which
+``footage`` puts behind the camera (with an optional ground plane).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from . import footage, rig_math
 from . import motion_data as md
-from . import rig_math
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,10 @@ def build_person(
     rig_npz_path: str | Path | None = None,
     collection_name: str | None = None,
     person_id: int | None = None,
+    *,
+    video_path: str | Path | None = None,
+    movie_clip: bpy.types.MovieClip | None = None,
+    ground_plane: bool = False,
 ) -> bpy.types.Object:
     """Import one person of a motion file into the current scene; return the armature object.
 
@@ -53,8 +58,13 @@ def build_person(
         rig_npz_path: rig file from ``backend.export_rig``; None reads the rig stored in the
             motion file (``p{id}/rig/...``).
         collection_name: defaults to the clip's name; re-importing replaces this person's
-            objects (and the camera) in that collection instead of adding new ones.
+            objects (and the camera and ground plane) in that collection instead of adding new ones.
         person_id: defaults to the first person in the file.
+        video_path: the footage for the camera's background; None looks for ``meta.source_video``
+            next to the motion file (and in its parent folder). No footage found: no background.
+        movie_clip: footage already loaded in Blender (wins over ``video_path``).
+        ground_plane: add a plane at z = 0 under the subject's path (``<clip>_ground``); any previous
+            one in the collection is removed either way.
     """
     motion_path = Path(motion_file_path)
     clip, raw = md.read_motion(motion_path, person_id)
@@ -75,6 +85,12 @@ def build_person(
     camera = _build_camera(clip, name, collection)
     camera[ROLE], camera[SOURCE] = "camera", str(motion_path)
     scene.camera = camera
+    movie = footage.resolve_clip(clip, motion_path, video_path, movie_clip)
+    if movie is not None:
+        footage.set_camera_background(camera, movie, clip)
+    if ground_plane:
+        ground = footage.build_ground(clip, name, collection)
+        ground[ROLE], ground[SOURCE] = "ground", str(motion_path)
     scene.frame_set(int(clip.frame_index[0]) + 1)
     log.info("imported person %d of %s: %d frames", clip.person_id, motion_path, len(clip.frame_index))
     return armature
@@ -104,11 +120,11 @@ def _find_layer_collection(layer: bpy.types.LayerCollection, name: str) -> bpy.t
 
 
 def _remove_previous(collection: bpy.types.Collection, person_id: int) -> None:
-    """Delete this person's armature and mesh and the clip camera, with their data and actions."""
+    """Delete this person's armature and mesh and the clip's camera and ground, with their data and actions."""
     doomed: list[bpy.types.ID] = []
     for obj in collection.objects:
         role = obj.get(ROLE)
-        if role == "camera" or (role in ("armature", "mesh") and obj.get(PERSON) == person_id):
+        if role in ("camera", "ground") or (role in ("armature", "mesh") and obj.get(PERSON) == person_id):
             doomed.append(obj)
             if obj.data is not None:
                 doomed.append(obj.data)

@@ -44,6 +44,10 @@ class PersonClip:
     phenotypes: np.ndarray
     """(P,) fitted shape."""
     bone_labels: tuple[str, ...]
+    source_video: str = ""
+    """The video's file name as the backend saw it (``meta.source_video``); "" when unknown."""
+    rotation_deg: int = 0
+    """Rotation the backend applied to the decoded frames (the video's rotation metadata)."""
 
 
 @dataclass(frozen=True)
@@ -142,8 +146,25 @@ def read_motion(path: str | Path, person_id: int | None = None) -> tuple[PersonC
         transl=raw["transl"].astype(np.float64),
         phenotypes=raw["phenotypes"].astype(np.float64),
         bone_labels=tuple(meta.get("body_model", {}).get("bone_labels", ())),
+        source_video=str(meta.get("source_video") or ""),
+        rotation_deg=int(meta.get("rotation_applied_deg") or 0),
     )
     return clip, raw
+
+
+def find_source_video(motion_path: str | Path, source_video: str) -> Path | None:
+    """The clip a motion file was estimated from, if it lies next to the motion file.
+
+    Looks for ``source_video`` (a file name) in the motion file's folder, then in its parent
+    (the panel writes motion files to ``<video folder>/video2anim/`` by default).
+    """
+    if not source_video:
+        return None
+    folder = Path(motion_path).resolve().parent
+    for candidate in (folder / Path(source_video).name, folder.parent / Path(source_video).name):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def read_rig(path: str | Path) -> AnnyRig:

@@ -26,10 +26,20 @@ def _settings(context: bpy.types.Context) -> Video2AnimSettings:
     return context.scene.video2anim
 
 
-def _import(op: bpy.types.Operator, motion: Path, collection: str | None) -> set[str]:
-    """Import every person of a motion file and report; FINISHED or CANCELLED."""
+def _import(
+    op: bpy.types.Operator,
+    motion: Path,
+    collection: str | None,
+    *,
+    video_path: Path | None = None,
+    movie_clip: bpy.types.MovieClip | None = None,
+    ground_plane: bool = True,
+) -> set[str]:
+    """Import every person of a motion file (footage behind the camera) and report; FINISHED or CANCELLED."""
     try:
-        armatures = api.import_people(motion, collection)
+        armatures = api.import_people(
+            motion, collection, video_path=video_path, movie_clip=movie_clip, ground_plane=ground_plane
+        )
     except (md.MotionDataError, OSError, ValueError, KeyError) as exc:
         op.report({"ERROR"}, f"Cannot import {motion.name}: {exc}")
         return {"CANCELLED"}
@@ -73,7 +83,9 @@ class VIDEO2ANIM_OT_estimate(bpy.types.Operator):
         if snap.finished:
             self.report({"ERROR"}, snap.error)
             return None
-        self._collection = settings.video()[1]
+        self._video, self._collection = settings.video()
+        self._clip = settings.clip.name if settings.source == "CLIP" and settings.clip else ""
+        self._ground = settings.ground_plane
         self._scene = context.scene.name
         return job
 
@@ -142,7 +154,10 @@ class VIDEO2ANIM_OT_estimate(bpy.types.Operator):
             return {"CANCELLED"}
         for warning in snap.warnings:
             self.report({"WARNING"}, warning)
-        return _import(self, snap.result, self._collection)
+        return _import(
+            self, snap.result, self._collection, video_path=self._video,
+            movie_clip=bpy.data.movieclips.get(self._clip) if self._clip else None, ground_plane=self._ground,
+        )  # fmt: skip
 
 
 class VIDEO2ANIM_OT_cancel(bpy.types.Operator):
@@ -172,13 +187,25 @@ class VIDEO2ANIM_OT_import_motion(bpy.types.Operator, ImportHelper):
 
     filename_ext = ".npz"
     filter_glob: bpy.props.StringProperty(default="*.motion.npz;*.npz", options={"HIDDEN"})
+    ground_plane: bpy.props.BoolProperty(
+        name="Ground Plane", description="Add a plane at z = 0 under the subject", default=True
+    )
+    video_path: bpy.props.StringProperty(
+        name="Footage",
+        description="Video for the camera's background (empty: the source video found next to the motion file)",
+        subtype="FILE_PATH",
+    )
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         path = Path(self.filepath)
         if not path.is_file():
             self.report({"ERROR"}, f"{path} does not exist.")
             return {"CANCELLED"}
-        return _import(self, path, None)
+        video = Path(bpy.path.abspath(self.video_path)) if self.video_path else None
+        if video is not None and not video.is_file():
+            self.report({"ERROR"}, f"The footage {video} does not exist.")
+            return {"CANCELLED"}
+        return _import(self, path, None, video_path=video, ground_plane=self.ground_plane)
 
 
 def _armature(context: bpy.types.Context) -> bpy.types.Object | None:

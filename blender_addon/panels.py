@@ -43,12 +43,14 @@ class VIDEO2ANIM_PT_estimate(bpy.types.Panel):
         row.prop(settings, "hands", toggle=True)
         row.prop(settings, "face", toggle=True)
         col.prop(settings, "preview")
+        col.prop(settings, "ground_plane")
         col.prop(settings, "output_dir")
 
         _draw_status(layout, settings)
         layout.separator()
         col = layout.column()
-        col.operator(VIDEO2ANIM_OT_import_motion.bl_idname, icon="IMPORT")
+        op = col.operator(VIDEO2ANIM_OT_import_motion.bl_idname, icon="IMPORT")
+        op.ground_plane = settings.ground_plane
         row = col.row(align=True)
         row.prop(settings, "fbx_preset", text="")
         op = row.operator(VIDEO2ANIM_OT_export_fbx.bl_idname, icon="EXPORT")

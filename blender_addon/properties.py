@@ -62,6 +62,9 @@ class Video2AnimSettings(bpy.types.PropertyGroup):
         subtype="DIR_PATH",
         default="//video2anim/",
     )
+    ground_plane: bpy.props.BoolProperty(
+        name="Ground Plane", description="Add a plane at z = 0 under the imported subject", default=True
+    )
     fbx_preset: bpy.props.EnumProperty(name="FBX Preset", items=FBX_PRESETS, default="unity")
 
     # Job status: written by video2anim.estimate, drawn by the panel.

@@ -243,3 +243,19 @@ def camera_matrix_world(world_from_camera: np.ndarray) -> np.ndarray:
 def matrix_to_location_quaternion(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(T, ..., 3) locations and sign-continuous (T, ..., 4) quaternions of rigid (T, ..., 4, 4)."""
     return matrices[..., :3, 3], continuous_quaternions(matrix_to_quaternion(matrices[..., :3, :3]))
+
+
+def ground_rectangle(
+    transl: np.ndarray, world_from_camera: np.ndarray, margin: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centre (x, y) and half sizes (x, y) of a ground rectangle under a subject's whole path.
+
+    Args:
+        transl: (T, 3) pelvis positions in the camera frame.
+        world_from_camera: (4, 4) or (T, 4, 4).
+        margin: metres added on every side of the path.
+    """
+    wfc = np.asarray(world_from_camera, np.float64)
+    points = (wfc[..., :3, :3] @ np.asarray(transl, np.float64)[..., None])[..., 0] + wfc[..., :3, 3]
+    low, high = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
+    return (low + high) / 2.0, (high - low) / 2.0 + margin

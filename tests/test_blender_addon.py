@@ -1,5 +1,5 @@
-"""The Blender add-on: registration, the built extension, the backend job runner, the operators,
-FBX export and the batch command.
+"""The Blender add-on: registration, the built extension, the backend job runner, the operators and
+the batch command (FBX round trips and the real backend: ``test_blender_render.py``).
 
 The backend is replaced by a small fake (``FAKE_BACKEND``, run as ``python -m backend`` from a
 temporary folder) whose behaviour the "video" file's first word picks: SLOW (events for ~10 s,
@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -24,7 +23,6 @@ import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 from blender_addon import job as jobs
@@ -33,7 +31,7 @@ from blender_addon.job_options import JobOptions, log_path_for
 bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402  (ships with bpy)
 
-from blender_addon import api, motion_data  # noqa: E402
+from blender_addon import motion_data  # noqa: E402
 from tests.test_blender_scene import FIRST, PHENOTYPES, T, _track_and_fit  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -320,8 +318,10 @@ def test_estimate_operator_imports_the_result(enabled, motion_file, tmp_path) ->
     assert Path(settings.motion_path) == tmp_path / "motions" / "walk.motion.npz"
     assert (tmp_path / "motions" / "walk.log").is_file()
     objects = bpy.data.collections["walk"].objects
-    assert sorted(o.type for o in objects) == ["ARMATURE", "CAMERA", "MESH"]
+    assert sorted(o.type for o in objects) == ["ARMATURE", "CAMERA", "MESH", "MESH"]  # + the ground plane
     assert bpy.context.view_layer.objects.active.type == "ARMATURE"
+    (background,) = bpy.context.scene.camera.data.background_images  # the video the panel used
+    assert Path(background.clip.filepath) == Path(settings.filepath)
 
 
 @pytest.mark.parametrize("mode", ["CRASH", "GARBAGE"])
@@ -409,59 +409,6 @@ def test_import_motion_operator_builds_the_armature(enabled, motion_file) -> Non
         bpy.ops.video2anim.import_motion(filepath=str(ROOT / "pyproject.toml"))
 
 
-# ---------------------------------------------------------------------- FBX
-def _deformations(armature, frames: list[int]) -> np.ndarray:
-    """(F, B, 3, 3) world rotation each bone applies to the skin (posed @ rest^-1), per frame."""
-    out = []
-    for frame in frames:
-        bpy.context.scene.frame_set(frame)
-        world = np.array(armature.matrix_world)
-        mats = []
-        for bone in armature.data.bones:
-            posed = world @ np.array(armature.pose.bones[bone.name].matrix)
-            rest = world @ np.array(bone.matrix_local)
-            m = (posed @ np.linalg.inv(rest))[:3, :3]
-            mats.append(m / np.linalg.norm(m, axis=0, keepdims=True))
-        out.append(mats)
-    return np.array(out)
-
-
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    cos = (np.einsum("...ji,...ji->...", a, b) - 1.0) / 2.0
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
-@pytest.mark.parametrize("preset", ["unity", "unreal"])
-def test_fbx_round_trip_keeps_the_bone_rotations(enabled, motion_file, tmp_path, preset) -> None:
-    from blender_addon.export import PRESETS
-
-    bpy.ops.wm.read_homefile(use_empty=True)
-    armature = api.import_motion(motion_file)
-    frames = [FIRST + 1, FIRST + 3, FIRST + T]
-    want = _deformations(armature, frames)
-    names = [b.name for b in armature.data.bones]
-    path = api.export_fbx(armature, tmp_path / f"synthetic_{preset}.fbx", preset)
-    bpy.ops.wm.read_homefile(use_empty=True)
-    axes = PRESETS[preset]
-    # anim_offset=0: the importer would otherwise shift every key one frame later.
-    bpy.ops.import_scene.fbx(
-        filepath=str(path), axis_forward=axes.axis_forward, axis_up=axes.axis_up, anim_offset=0.0
-    )
-    imported = next(o for o in bpy.data.objects if o.type == "ARMATURE")
-    assert sorted(b.name for b in imported.data.bones) == sorted(names)  # no leaf bones added
-    assert any(o.type == "MESH" and o.data.shape_keys for o in bpy.data.objects)
-    got = _deformations(imported, frames)
-    order = [imported.data.bones.find(n) for n in names]
-    error = _angle_deg(want, got[:, order])
-    log.info(
-        "FBX %s round trip: bone rotation error max %.4f deg, mean %.4f deg",
-        preset,
-        error.max(),
-        error.mean(),
-    )
-    assert error.max() < 1.0
-
-
 # ---------------------------------------------------------------------- batch
 def test_batch_converts_good_clips_and_reports_bad_ones(fake_root, motion_file, tmp_path) -> None:
     clips = tmp_path / "clips"
@@ -484,27 +431,3 @@ def test_batch_converts_good_clips_and_reports_bad_ones(fake_root, motion_file, 
         not summary["bad.mp4"]["ok"] and summary["bad.mp4"]["error"] == "Cannot decode bad.mp4: not a video."
     )
     assert "1 of 2 clip(s) converted" in run.stderr and "FAILED bad.mp4" in run.stderr
-
-
-# ---------------------------------------------------------------------- the real backend
-@pytest.mark.slow
-def test_real_backend_on_the_demo_clip_through_the_operator(tmp_path) -> None:
-    """The operator runs the repository's backend (.venv) on 30 frames of the demo clip."""
-    if not (ROOT / ".venv" / "bin" / "python").is_file():
-        pytest.skip("needs the repository's .venv (./run_tests.sh sets it up)")
-    addon_utils.enable(ADDON, default_set=True, handle_error=None)
-    try:
-        bpy.ops.wm.read_homefile(use_empty=True)
-        settings = bpy.context.scene.video2anim
-        settings.source, settings.filepath = "FILE", str(ROOT / "demo" / "demo.mp4")
-        settings.use_range, settings.frame_start, settings.frame_end = True, 1, 30
-        settings.preset, settings.output_dir = "fast", str(tmp_path)
-        clock = time.monotonic()
-        assert bpy.ops.video2anim.estimate() == {"FINISHED"}
-        log.info("demo clip, 30 frames, fast preset: %.1f s", time.monotonic() - clock)
-        armature = bpy.context.view_layer.objects.active
-        assert armature.type == "ARMATURE" and armature.users_collection[0].name == "demo"
-        assert bpy.context.scene.frame_end - bpy.context.scene.frame_start == 29
-        shutil.copy(settings.log_path, tmp_path / "kept.log")
-    finally:
-        addon_utils.disable(ADDON, default_set=True, handle_error=None)

@@ -254,3 +254,43 @@ def test_per_frame_world_from_camera_animates_root_and_camera(clip, tmp_path) ->
         _evaluated_vertices(_body(armature)), rig["keypoint_vertices"], rig["keypoint_weights"]
     )
     assert np.linalg.norm(kp - clip.arrays["keypoints3d_world"][-1], axis=-1).max() < 0.01
+
+
+def test_footage_behind_the_camera_and_ground_plane_replaced_on_reimport(clip, tmp_path) -> None:
+    """An explicit video becomes the camera's background (frame f + 1 shows video frame f); the
+    ground plane lies at z = 0 under the subject and is replaced, not duplicated, on re-import."""
+    from tests.conftest import write_clip
+
+    video = write_clip(tmp_path / "synthetic.mp4", frames=FIRST + T, size=(WIDTH // 8, HEIGHT // 8))
+    for _ in range(2):
+        armature = build_scene.build_person(
+            clip.motion, clip.rig, "footage", video_path=video, ground_plane=True
+        )
+    objects = bpy.data.collections["footage"].objects
+    assert sorted(o.type for o in objects) == ["ARMATURE", "CAMERA", "MESH", "MESH"]
+    camera = bpy.context.scene.camera
+    assert camera.users_collection[0].name == "footage" and camera.data.show_background_images
+    (background,) = camera.data.background_images
+    assert background.source == "MOVIE_CLIP" and Path(background.clip.filepath) == video
+    assert (background.clip.frame_start, background.clip.frame_offset) == (1, 0)
+    assert len([c for c in bpy.data.movieclips if Path(c.filepath) == video]) == 1
+    ground = bpy.data.objects["footage_ground"]
+    corners = np.array([v.co[:] for v in ground.data.vertices])
+    assert np.abs(corners[:, 2]).max() < 1e-9
+    pelvis = np.array(armature.matrix_world @ armature.pose.bones["root"].head)
+    assert (corners[:, :2].min(0) < pelvis[:2]).all() and (corners[:, :2].max(0) > pelvis[:2]).all()
+    build_scene.build_person(clip.motion, clip.rig, "footage", ground_plane=False)
+    assert "footage_ground" not in bpy.data.objects
+    assert not bpy.context.scene.camera.data.background_images  # no video next to this file
+
+
+def test_source_video_is_found_next_to_the_motion_file_or_one_folder_up(tmp_path) -> None:
+    from blender_addon.motion_data import find_source_video
+
+    (tmp_path / "video2anim").mkdir()
+    motion = tmp_path / "video2anim" / "clip.motion.npz"
+    assert find_source_video(motion, "clip.mp4") is None and find_source_video(motion, "") is None
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    assert find_source_video(motion, "clip.mp4") == tmp_path / "clip.mp4"
+    (tmp_path / "video2anim" / "clip.mp4").write_bytes(b"")
+    assert find_source_video(motion, "clip.mp4") == tmp_path / "video2anim" / "clip.mp4"

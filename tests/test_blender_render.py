@@ -1,0 +1,233 @@
+"""The add-on on a REAL motion file: the backend's output for 30 frames of the demo clip.
+
+The backend's command line runs once per session (frames 30-60, preset fast, about 30 s on two
+cores); the motion file is written next to a link to the demo video, as the panel's output would
+be. Blender then has to reproduce the file's world keypoints from its own skinning on every frame,
+show the footage behind the imported camera, put the rendered body on the person and keep the
+bone rotations through an FBX round trip (both presets). The slow test runs the backend through
+the estimate operator.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_addon import rig_math
+
+bpy = pytest.importorskip("bpy")
+import addon_utils  # noqa: E402  (ships with bpy)
+
+from blender_addon import api  # noqa: E402
+from tests.test_blender_scene import _body, _evaluated_vertices  # noqa: E402
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "demo" / "demo.mp4"
+START, END = 30, 60
+TORSO = (11, 12, 23, 24)
+"""MediaPipe's shoulders and hips in ``keypoints2d``."""
+
+
+@pytest.fixture(scope="module")
+def demo_motion(tmp_path_factory) -> Path:
+    """``demo.motion.npz`` for frames 30-59 of the demo clip, with ``demo.mp4`` beside it."""
+    if not DEMO.is_file():
+        pytest.skip("the demo clip is missing")
+    folder = tmp_path_factory.mktemp("demo_motion")
+    os.symlink(DEMO, folder / DEMO.name)
+    out = folder / "demo.motion.npz"
+    argv = [sys.executable, "-m", "backend", "estimate", str(DEMO), "--out", str(out), "--preset", "fast",
+            "--start", str(START), "--end", str(END), "--device", "cpu"]  # fmt: skip
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def raw(demo_motion) -> dict[str, np.ndarray]:
+    with np.load(demo_motion) as data:
+        return {k[3:]: data[k] for k in data.files if k.startswith("p0/")}
+
+
+@pytest.fixture(scope="module")
+def imported(demo_motion):
+    """The operator's import of the real file (by bl_idname), into an empty scene."""
+    addon_utils.enable("blender_addon", default_set=True, handle_error=None)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert bpy.ops.video2anim.import_motion(filepath=str(demo_motion)) == {"FINISHED"}
+    yield bpy.context.view_layer.objects.active
+    addon_utils.disable("blender_addon", default_set=True, handle_error=None)
+
+
+def test_blender_reproduces_the_real_files_keypoints_on_every_frame(imported, raw) -> None:
+    assert imported.type == "ARMATURE"
+    body, frames = _body(imported), raw["frame_index"]
+    assert (frames[0], frames[-1]) == (START, END - 1)
+    errors = []
+    for t, frame in enumerate(frames):
+        bpy.context.scene.frame_set(int(frame) + 1)
+        kp = rig_math.regress_keypoints(
+            _evaluated_vertices(body), raw["rig/keypoint_vertices"], raw["rig/keypoint_weights"]
+        )
+        errors.append(np.linalg.norm(kp - raw["keypoints3d_world"][t], axis=-1).max())
+    log.info("real demo file: Blender FK keypoint error max %.3f mm, mean of per-frame max %.3f mm",
+             1e3 * max(errors), 1e3 * float(np.mean(errors)))  # fmt: skip
+    assert max(errors) < 0.01, np.round(errors, 4)
+
+
+def test_real_file_shape_keys_change_the_mesh(imported) -> None:
+    keys = _body(imported).data.shape_keys.key_blocks
+    assert len(keys) == 13 and keys[0].name == "Basis"
+    before = _evaluated_vertices(_body(imported))
+    keys["weight=1"].value = 1.0
+    try:
+        after = _evaluated_vertices(_body(imported))
+    finally:
+        keys["weight=1"].value = 0.0
+    assert np.linalg.norm(after - before, axis=-1).max() > 0.01
+
+
+def test_camera_shows_the_footage_and_a_ground_plane_is_added(imported, demo_motion) -> None:
+    camera = bpy.context.scene.camera
+    assert camera is not None and camera.data.show_background_images
+    (background,) = camera.data.background_images
+    assert background.source == "MOVIE_CLIP" and not background.use_camera_clip
+    clip = background.clip
+    assert Path(bpy.path.abspath(clip.filepath)).name == "demo.mp4" and tuple(clip.size) == (1768, 994)
+    assert (clip.frame_start, clip.frame_offset) == (1, 0)  # scene frame f + 1 shows video frame f
+    grounds = [o for o in bpy.data.collections["demo"].objects if o.get("video2anim_role") == "ground"]
+    assert len(grounds) == 1 and grounds[0].name == "demo_ground"
+    corners = np.array([v.co[:] for v in grounds[0].data.vertices])
+    assert np.abs(corners[:, 2]).max() < 1e-6 and np.ptp(corners[:, 0]) > 2.0
+    counts = {k: len(getattr(bpy.data, k)) for k in ("objects", "meshes", "movieclips", "cameras")}
+    assert bpy.ops.video2anim.import_motion(filepath=str(demo_motion)) == {"FINISHED"}
+    assert {k: len(getattr(bpy.data, k)) for k in counts} == counts  # replaced, not duplicated
+
+
+def test_rendered_body_covers_the_detected_torso(imported, raw, tmp_path) -> None:
+    """A Workbench render from the imported camera (transparent film) lies on the person's torso."""
+    scene = bpy.context.scene
+    for obj in bpy.data.collections["demo"].objects:
+        obj.hide_render = obj.get("video2anim_role") == "ground"
+    scene.render.engine, scene.render.film_transparent = "BLENDER_WORKBENCH", True
+    scene.render.resolution_percentage = 25
+    scene.render.image_settings.color_mode = "RGBA"
+    hits, total = 0, 0
+    for t in (0, 15, 29):
+        scene.frame_set(int(raw["frame_index"][t]) + 1)
+        scene.render.filepath = str(tmp_path / f"frame_{t}.png")
+        bpy.ops.render.render(write_still=True)
+        image = bpy.data.images.load(scene.render.filepath)
+        width, height = image.size
+        alpha = np.array(image.pixels[:]).reshape(height, width, 4)[::-1, :, 3] > 0.5  # top row first
+        for x, y, confidence in raw["keypoints2d"][t, TORSO]:
+            if confidence < 0.5 or not raw["valid"][t]:
+                continue
+            col, row = int(x * width / 1768), int(y * height / 994)
+            total += 1
+            hits += bool(alpha[max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3].any())
+    log.info("torso keypoints on the rendered body: %d of %d", hits, total)
+    assert total >= 6 and hits >= total - 1
+
+
+# ---------------------------------------------------------------------- FBX (last: they empty the scene)
+def _deformations(armature, frames: list[int]) -> np.ndarray:
+    """(F, B, 3, 3) world rotation each bone applies to the skin (posed @ rest^-1), per frame."""
+    out = []
+    for frame in frames:
+        bpy.context.scene.frame_set(frame)
+        world = np.array(armature.matrix_world)
+        mats = []
+        for bone in armature.data.bones:
+            posed = world @ np.array(armature.pose.bones[bone.name].matrix)
+            rest = world @ np.array(bone.matrix_local)
+            m = (posed @ np.linalg.inv(rest))[:3, :3]
+            mats.append(m / np.linalg.norm(m, axis=0, keepdims=True))
+        out.append(mats)
+    return np.array(out)
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    cos = (np.einsum("...ji,...ji->...", a, b) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+@pytest.mark.parametrize("preset", ["unity", "unreal"])
+def test_fbx_round_trip_keeps_the_bone_rotations(demo_motion, tmp_path, preset) -> None:
+    """The real file's bone rotations survive export with each preset and Blender's FBX import."""
+    from blender_addon.export import PRESETS
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    armature = api.import_motion(demo_motion)
+    frames = [START + 1, START + 15, END]
+    want = _deformations(armature, frames)
+    names = [b.name for b in armature.data.bones]
+    path = api.export_fbx(armature, tmp_path / f"demo_{preset}.fbx", preset)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    axes = PRESETS[preset]
+    # anim_offset=0: the importer would otherwise shift every key one frame later.
+    bpy.ops.import_scene.fbx(
+        filepath=str(path), axis_forward=axes.axis_forward, axis_up=axes.axis_up, anim_offset=0.0
+    )
+    imported = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    assert sorted(b.name for b in imported.data.bones) == sorted(names)  # no leaf bones added
+    assert any(o.type == "MESH" and o.data.shape_keys for o in bpy.data.objects)
+    got = _deformations(imported, frames)
+    order = [imported.data.bones.find(n) for n in names]
+    error = _angle_deg(want, got[:, order])
+    log.info(
+        "FBX %s round trip: bone rotation error max %.4f deg, mean %.4f deg",
+        preset,
+        error.max(),
+        error.mean(),
+    )
+    assert error.max() < 1.0
+
+
+# ---------------------------------------------------------------------- the real backend
+@pytest.mark.slow
+def test_real_backend_on_the_demo_clip_through_the_operator(tmp_path) -> None:
+    """The operator runs the repository's backend (.venv) on 30 frames of the demo clip."""
+    if not (ROOT / ".venv" / "bin" / "python").is_file():
+        pytest.skip("needs the repository's .venv (./run_tests.sh sets it up)")
+    addon_utils.enable("blender_addon", default_set=True, handle_error=None)
+    try:
+        bpy.ops.wm.read_homefile(use_empty=True)
+        settings = bpy.context.scene.video2anim
+        settings.source, settings.filepath = "FILE", str(ROOT / "demo" / "demo.mp4")
+        settings.use_range, settings.frame_start, settings.frame_end = True, 1, 30
+        settings.preset, settings.output_dir = "fast", str(tmp_path)
+        clock = time.monotonic()
+        assert bpy.ops.video2anim.estimate() == {"FINISHED"}
+        log.info("demo clip, 30 frames, fast preset: %.1f s", time.monotonic() - clock)
+        armature = bpy.context.view_layer.objects.active
+        assert armature.type == "ARMATURE" and armature.users_collection[0].name == "demo"
+        assert bpy.context.scene.frame_end - bpy.context.scene.frame_start == 29
+        (background,) = bpy.context.scene.camera.data.background_images  # the video the panel used
+        assert Path(bpy.path.abspath(background.clip.filepath)) == DEMO
+        shutil.copy(settings.log_path, tmp_path / "kept.log")
+    finally:
+        addon_utils.disable("blender_addon", default_set=True, handle_error=None)
+
+
+def test_scene_cli_writes_blend_and_fbx(demo_motion: Path, tmp_path: Path) -> None:
+    from blender_addon import scene_cli
+
+    out = tmp_path / "made" / "demo"
+    assert scene_cli.main([str(demo_motion), "--blend", f"{out}.blend", "--fbx", f"{out}.fbx"]) == 0
+    assert Path(f"{out}.blend").stat().st_size > 100_000 and Path(f"{out}.fbx").stat().st_size > 100_000
+    assert (
+        scene_cli.main(
+            [str(tmp_path / "missing.motion.npz"), "--blend", f"{out}2.blend", "--fbx", f"{out}2.fbx"]
+        )
+        == 2
+    )
