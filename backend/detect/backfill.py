@@ -15,12 +15,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 
 from backend.config import DetectConfig
+from backend.detect.closing import Closing
 from backend.detect.holistic import (
     CROP_SIZE,
     HolisticFrame,
@@ -199,7 +198,7 @@ class Found:
     """Hands, face and silhouette (Holistic only)."""
 
 
-class CropFollower:
+class CropFollower(Closing):
     """A single-person MediaPipe graph following the subject on crops around an anchor box.
 
     Call :meth:`restart` before each run (the graph tracks between the frames it is given).
@@ -229,14 +228,3 @@ class CropFollower:
 
     def close(self) -> None:
         self._graph.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

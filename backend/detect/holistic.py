@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import cv2
 import numpy as np
 
 from backend.config import DetectConfig
+from backend.detect.closing import Closing
 from backend.detect.track import MIN_CONF, keypoint_distance
 from backend.detect.types import N_BODY, N_FACE, N_HAND
 
@@ -213,7 +213,7 @@ def effective_complexity(requested: int) -> tuple[int, str | None]:
     return 1, f"Pose model complexity {requested} is not installed; used complexity 1."
 
 
-class SubjectHolistic:
+class SubjectHolistic(Closing):
     """One MediaPipe Holistic graph following one subject through the clip (in order)."""
 
     def __init__(self, config: DetectConfig, complexity: int = 1) -> None:
@@ -270,14 +270,3 @@ class SubjectHolistic:
 
     def close(self) -> None:
         self._holistic.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

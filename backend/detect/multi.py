@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 
 from backend.config import DetectConfig
+from backend.detect.closing import Closing
 from backend.detect.reid import COLOUR_BINS, N_RATIOS, N_REGIONS, body_ratios, colour_descriptor
 from backend.detect.task_bundle import ensure_pose_task
 from backend.detect.types import N_BODY
@@ -64,7 +64,7 @@ def _world_to_array(landmarks: Any) -> np.ndarray:
     return out
 
 
-class MultiPoseDetector:
+class MultiPoseDetector(Closing):
     """PoseLandmarker in VIDEO mode; feed frames in order with :meth:`detect`.
 
     Use as a context manager (or call :meth:`close`) to free the MediaPipe graph.
@@ -113,14 +113,3 @@ class MultiPoseDetector:
 
     def close(self) -> None:
         self._landmarker.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
