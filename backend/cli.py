@@ -121,6 +121,9 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument("--verbose", action="store_true")
     sub.add_parser("prepare", help="one-time set-up: build caches so that the first estimate is fast")
     sub.add_parser("info", help="versions and devices")
+    from backend.train.cli import add_train_parsers
+
+    add_train_parsers(sub)
     return parser
 
 
@@ -200,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _estimate(args, cancel, report)
         if args.command == "prepare":
             return _prepare()
+        if args.command in ("train-prior", "train-lifter"):
+            from backend.train.cli import run_train
+
+            return run_train(args)
         return _info()
     except BadInput as exc:
         report(protocol.error("bad_input", str(exc)))

@@ -1,0 +1,64 @@
+"""``python -m backend train-prior|train-lifter``: argument parsing and dispatch (no heavy imports)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+def add_train_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train-prior`` and ``train-lifter`` sub-commands to a sub-parser set."""
+    prior = sub.add_parser("train-prior", help="train the VPoser-architecture pose prior on ../shared/mocap")
+    prior.add_argument("--epochs", type=int, default=40)
+    prior.add_argument("--seed", type=int, default=0)
+    prior.add_argument("--max-minutes", type=float, default=8.0, help="stop after this much training time")
+    prior.add_argument("--out", type=Path, default=WEIGHTS / "vposer_anny.pt")
+    lifter = sub.add_parser("train-lifter", help="train the temporal lifter on synthetic Anny sequences")
+    lifter.add_argument("--receptive-field", type=int, choices=[27, 81, 243], default=81)
+    lifter.add_argument("--channels", type=int, default=256)
+    lifter.add_argument("--epochs", type=int, default=20)
+    lifter.add_argument("--seed", type=int, default=0)
+    lifter.add_argument("--max-minutes", type=float, default=15.0, help="stop after this much training time")
+    lifter.add_argument("--out", type=Path, default=WEIGHTS / "lifter.pt")
+    for p in (prior, lifter):
+        p.add_argument("--mocap-root", type=Path, default=None, help="default: ../shared/mocap")
+        p.add_argument("--cache-dir", type=Path, default=None, help="default: ~/.cache/video2anim/train")
+        p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+        p.add_argument("--verbose", action="store_true")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Run the chosen training command; returns the exit code (0)."""
+    from backend.train.data import DataConfig
+
+    data = DataConfig(cache_dir=args.cache_dir)
+    if args.mocap_root is not None:
+        data = dataclasses.replace(data, mocap_root=args.mocap_root)
+    if args.command == "train-prior":
+        from backend.train.prior import PriorTrainConfig, train_prior
+
+        cfg = PriorTrainConfig(
+            epochs=args.epochs, seed=args.seed, max_minutes=args.max_minutes, threads=args.threads
+        )
+        res = train_prior(cfg, data, args.out)
+        log.info("val reconstruction %.2f deg/joint, KL %.2f", res.val_geodesic_deg, res.val_kl)
+        return 0
+    from backend.train.lifter import LifterTrainConfig, train_lifter
+
+    cfg = LifterTrainConfig(
+        receptive_field=args.receptive_field,
+        channels=args.channels,
+        epochs=args.epochs,
+        seed=args.seed,
+        max_minutes=args.max_minutes,
+        threads=args.threads,
+    )
+    res = train_lifter(cfg, data, args.out)
+    log.info("held-out test MPJPE %.1f mm (exact 2D: %.1f mm)", res.test_mpjpe_mm, res.test_mpjpe_clean_mm)
+    return 0

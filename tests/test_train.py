@@ -1,0 +1,176 @@
+"""Training code: data synthesis, noise model, a few optimisation steps, checkpoints, the split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import roma
+import torch
+
+from backend.body.vposer import VPoser, VPoserConfig, load_vposer_checkpoint, save_vposer
+from backend.io.mocap.dataset import DEFAULT_MOCAP_ROOT, TEST_SUBJECTS, VAL_SUBJECTS
+from backend.lift.checkpoints import TrainingMetadata, load_lifter, save_lifter_checkpoint
+from backend.lift.videopose import TemporalLifter
+from backend.train.data import ClipSet, body_poses_aa, split_refs
+from backend.train.lifter import LifterTrainConfig, bone_error, fit_lifter, mpjpe, sample_windows
+from backend.train.noise import ARM_PAIRS, LEG_PAIRS, NoiseConfig, add_detector_noise, normalize_screen
+from backend.train.prior import PriorTrainConfig, evaluate_prior, fit_prior, prior_loss
+from backend.train.synth import MID_HIP, SynthConfig, synthesize
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "backend" / "weights"
+
+
+def _clipset(n_clips: int = 2, frames: int = 60, seed: int = 0) -> ClipSet:
+    """Small random walking-ish motions: smooth random joint rotations, pelvis at 0.95 m moving along z."""
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.linspace(0, 2 * np.pi, frames)[:, None, None]
+    amp = 0.4 * torch.randn(n_clips, 1, 22, 3, generator=gen)
+    rotvec = amp * torch.sin(t[None] + torch.rand(n_clips, 1, 22, 1, generator=gen) * 6)
+    rot = roma.rotvec_to_rotmat(rotvec).reshape(-1, 22, 3, 3).float().numpy()
+    tr = np.zeros((n_clips, frames, 3), np.float32)
+    tr[..., 1] = 0.95
+    tr[..., 2] = np.linspace(0, 1.5, frames)
+    starts = np.arange(n_clips + 1) * frames
+    return ClipSet("train", rot, tr.reshape(-1, 3), starts, ("a", "b")[:n_clips], ("s", "s")[:n_clips], "h")
+
+
+@pytest.fixture(scope="module")
+def pairs(anny_body):
+    config = SynthConfig(segment_frames=40, views=1, n_phenotypes=2, with_mirror=True, seed=3)
+    return synthesize(_clipset(), anny_body, config)
+
+
+def test_synthesis_shapes_and_normalisation(pairs) -> None:
+    # 2 clips x (40 + 20 frames) x 2 (mirror)
+    assert pairs.n_sequences == 8 and pairs.starts[-1] == 240
+    assert pairs.xy.shape == (240, 23, 2) and pairs.kp3d.shape == (240, 23, 3)
+    assert pairs.image_wh.shape == (8, 2) and np.all(pairs.image_wh[:, 1] == 1000)
+    assert np.all((pairs.focal >= 800) & (pairs.focal <= 2000))
+    assert pairs.kp3d[..., 2].min() > 0.5  # in front of the camera
+    targets = pairs.targets()
+    np.testing.assert_allclose(targets[:, list(MID_HIP)].mean(1), 0.0, atol=1e-5)
+    assert 0.3 < np.abs(targets).max() < 1.5  # metres, a body-sized extent
+    # most keypoints project inside the image
+    wh = pairs.image_wh[np.searchsorted(pairs.starts, np.arange(240), side="right") - 1]
+    inside = ((pairs.xy >= 0) & (pairs.xy <= wh[:, None])).all(-1)
+    assert inside.mean() > 0.8
+    # VideoPose3D normalisation: x in [-1, 1] over the width, y centred, same scale
+    wh_t = torch.tensor([[1000.0, 500.0]])
+    pts = torch.tensor([[[0.0, 0.0], [1000.0, 500.0], [500.0, 250.0]]])
+    norm = normalize_screen(pts, wh_t)
+    torch.testing.assert_close(norm[0], torch.tensor([[-1.0, -0.5], [1.0, 0.5], [0.0, 0.0]]))
+
+
+def test_noise_model_rates() -> None:
+    gen = torch.Generator().manual_seed(0)
+    b, t, k = 32, 300, 23
+    xy = 400 + 200 * torch.rand(b, t, k, 2, generator=gen)
+    wh = torch.tensor([[1000.0, 1000.0]]).repeat(b, 1)
+    cfg = NoiseConfig(drop_rate=0.1, frame_drop_rate=0.0, swap_rate=0.0)
+    out, conf = add_detector_noise(xy, wh, cfg, gen)
+    assert out.shape == xy.shape and conf.shape == (b, t, k)
+    assert float(conf.min()) >= 0.0 and float(conf.max()) <= 1.0
+    assert 0.07 < float((conf == 0).float().mean()) < 0.13
+    assert float((conf[conf > 0]).mean()) > 0.5
+    # swaps: no jitter, so a swapped frame shows a right keypoint at a left one's place
+    cfg = NoiseConfig(
+        jitter_frac=(0.0, 0.0), bias_frac=0.0, drop_rate=0.0, frame_drop_rate=0.0, swap_rate=0.05
+    )
+    out, conf = add_detector_noise(xy, wh, cfg, gen)
+    left = [i for i, _ in ARM_PAIRS + LEG_PAIRS]
+    right = [j for _, j in ARM_PAIRS + LEG_PAIRS]
+    swapped = torch.isclose(out[:, :, left], xy[:, :, right]).all(-1).any(-1)  # (B, T)
+    assert 0.035 < float(swapped.float().mean()) < 0.065
+    assert float((conf == 0).float().mean()) == 0.0
+    # whole missed frames
+    cfg = NoiseConfig(drop_rate=0.0, frame_drop_rate=0.05, swap_rate=0.0)
+    _, conf = add_detector_noise(xy, wh, cfg, gen)
+    frames_missing = (conf == 0).all(-1).float().mean()
+    assert 0.035 < float(frames_missing) < 0.065
+
+
+def test_prior_steps_reduce_loss_and_checkpoint_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    poses = body_poses_aa(_clipset(), with_mirror=True)  # (240, 63)
+    assert poses.shape == (240, 63)
+    model = VPoser(VPoserConfig(latent_dim=8, hidden=64, dropout=0.0))
+    cfg = PriorTrainConfig(batch_size=64, lr=3e-3, seed=0)
+    x = torch.as_tensor(poses[:64])
+    model.eval()
+    with torch.no_grad():
+        before = float(prior_loss(model, x, 0.0)[1]["rec"])
+    fit_prior(model, poses, cfg, steps=60)
+    model.eval()
+    with torch.no_grad():
+        after = float(prior_loss(model, x, 0.0)[1]["rec"])
+    assert after < 0.7 * before
+    geo, kl = evaluate_prior(model, poses)
+    assert 0.0 < geo < 90.0 and kl >= 0.0
+    meta = TrainingMetadata(seed=0, train_config=cfg.__dict__, data_hash="abc", epoch=1)
+    path = save_vposer(tmp_path / "prior.pt", model, meta)
+    loaded, training = load_vposer_checkpoint(path)
+    assert training is not None and training.data_hash == "abc" and training.seed == 0
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded.decode(torch.zeros(2, 8))["pose_body"], model.decode(torch.zeros(2, 8))["pose_body"]
+        )
+
+
+def test_lifter_steps_reduce_loss_and_checkpoint_round_trip(pairs, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    cfg = LifterTrainConfig(
+        receptive_field=27, channels=64, dropout=0.0, batch_size=8, chunk=8, lr=2e-3, seed=0
+    )
+    model = TemporalLifter(cfg.lifter_config())
+    gen = torch.Generator().manual_seed(5)
+    xy, wh, target = sample_windows(pairs, 16, 8, 27, gen)
+    assert xy.shape == (16, 34, 23, 2) and target.shape == (16, 8, 23, 3)
+    from backend.train.noise import detector_inputs
+
+    inputs = detector_inputs(xy, wh, None, gen)
+    with torch.no_grad():  # batch statistics (train mode, no dropout): the fit itself, not BN averages
+        before = float(mpjpe(model.train()(inputs), target))
+    fit_lifter(model, pairs, cfg, steps=40)
+    with torch.no_grad():
+        after = float(mpjpe(model.train()(inputs), target))
+        pred = model.eval()(inputs)
+    assert after < 0.7 * before
+    assert float(bone_error(pred, target)) >= 0.0
+    meta = TrainingMetadata(seed=0, train_config={"receptive_field": 27}, data_hash="xyz", epoch=1)
+    path = save_lifter_checkpoint(tmp_path / "lifter.pt", model, None, meta)
+    loaded, traj, info = load_lifter(path)
+    assert traj is None and info.training is not None and info.training.data_hash == "xyz"
+    assert info.config.in_features == 3 and info.config.num_joints_in == 23
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(inputs), pred)
+
+
+@pytest.mark.skipif(not (WEIGHTS / "lifter.pt").is_file(), reason="no shipped lifter weights")
+def test_shipped_weights_load_with_metadata() -> None:
+    lifter, _, info = load_lifter(WEIGHTS / "lifter.pt")
+    assert info.training is not None and info.training.data_hash and info.training.seed is not None
+    assert info.config.num_joints_in == 23 and info.config.in_features == 3
+    if (WEIGHTS / "vposer_anny.pt").is_file():
+        _, training = load_vposer_checkpoint(WEIGHTS / "vposer_anny.pt")
+        assert training is not None and training.data_hash
+    total = sum(p.stat().st_size for p in WEIGHTS.iterdir() if p.is_file())
+    assert total <= 20 * 1024 * 1024
+    notice = (WEIGHTS / "NOTICE").read_text(encoding="utf-8")
+    assert "mocap.cs.cmu.edu" in notice and "NSF EIA-0196217" in notice
+    assert "CC BY-SA 3.0" in notice and "Meta Platforms" in notice
+
+
+@pytest.mark.skipif(not DEFAULT_MOCAP_ROOT.is_dir(), reason="no ../shared/mocap")
+def test_split_never_feeds_test_subjects_into_training() -> None:
+    train = split_refs("train")
+    val = split_refs("val")
+    test = split_refs("test")
+    assert train and val and test
+    assert not {r.subject for r in train} & (TEST_SUBJECTS | VAL_SUBJECTS)
+    assert {r.subject for r in test} <= TEST_SUBJECTS
+    assert {r.subject for r in val} <= VAL_SUBJECTS
+    assert not {r.path for r in train} & {r.path for r in test}
+    with pytest.raises(ValueError):
+        split_refs("everything")
