@@ -91,6 +91,11 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def _floats(terms: dict[str, torch.Tensor], digits: int) -> dict[str, float]:
+    """Loss terms as rounded floats, for logs and stats (one device sync, only when asked)."""
+    return {k: round(float(v.detach()), digits) for k, v in terms.items()}
+
+
 class _Params(torch.nn.Module):
     def __init__(self, t: int, n_pheno: int, transl0: torch.Tensor) -> None:
         super().__init__()
@@ -171,7 +176,7 @@ class TemporalFitter:
                 "shape": cfg.w_shape * losses.shape_prior(params.shape_logits),
             }
             total = sum(terms.values())
-            return total, {k: float(v.detach()) for k, v in terms.items()}
+            return total, terms
 
         stages = [
             ("global", [params.orient_delta, params.transl], cfg.iters_global, rest0),
@@ -194,7 +199,7 @@ class TemporalFitter:
             if iters <= 0:
                 continue
             history: list[float] = []
-            terms: dict[str, float] = {}
+            terms: dict[str, torch.Tensor] = {}
             evals = 0
             optim = torch.optim.Adam(group, lr=cfg.lr)
             warmup = max(1, min(10, iters // 5))
@@ -224,7 +229,7 @@ class TemporalFitter:
                 sched.step()
                 history.append(float(loss.detach()))
                 if it % 10 == 0:
-                    log.debug("%s %d %s", name, it, {k: round(v, 2) for k, v in terms.items()})
+                    log.debug("%s %d %s", name, it, _floats(terms, 2))
                 if it % 10 == 9:
                     snapshot = [p.detach().clone() for p in group]
                     if len(history) > 30 and history[-11] - history[-1] < cfg.rel_tol * abs(history[-11]):
@@ -251,13 +256,13 @@ class TemporalFitter:
             stats["stages"][name] = {
                 "evaluations": evals,
                 "loss": history[-1] if history else None,
-                "terms": terms,
+                "terms": _floats(terms, 6),
             }
             log.info(
                 "fit stage %s: %d evaluations, terms %s",
                 name,
                 evals,
-                {k: round(v, 3) for k, v in terms.items()},
+                _floats(terms, 3),
             )
         report(protocol.progress("fit", total_iters, total_iters))
         return self._result(params, rot0_t, tens["K"], stats, warnings)
@@ -265,10 +270,9 @@ class TemporalFitter:
     def _zero_pose_keypoints(self, rest: RestState) -> np.ndarray:
         """(K, 3) keypoints at the zero pose, canonical axes, pelvis at the origin."""
         eye = torch.eye(3, device=self.device)
-        deltas = self.body.native_deltas(
-            eye[None], eye.repeat(1, 21, 1, 1), torch.zeros(1, 3, device=self.device)
+        kp = self.body.keypoints_fast(
+            eye[None], eye.repeat(1, 21, 1, 1), torch.zeros(1, 3, device=self.device), rest
         )
-        kp = self.body.keypoints(self.body.bone_transforms(deltas, rest), rest)
         return kp[0].detach().cpu().double().numpy()
 
     @torch.no_grad()
