@@ -20,7 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from backend import protocol
-from backend.config import PRESETS, DecodeConfig, EstimateConfig, TrackConfig, preset_detect, preset_fit
+from backend.config import (
+    PRESETS,
+    DecodeConfig,
+    EstimateConfig,
+    LiftConfig,
+    TrackConfig,
+    preset_detect,
+    preset_fit,
+)
 from backend.errors import BadInput, Cancelled
 
 log = logging.getLogger("backend")
@@ -105,13 +113,49 @@ def _build_parser() -> argparse.ArgumentParser:
     est = sub.add_parser("estimate", help="estimate the motion of the person in a video")
     est.add_argument("video", type=Path)
     est.add_argument("--out", type=Path, required=True, help="output .motion.npz")
-    est.add_argument("--body", choices=["anny"], default="anny")
+    est.add_argument(
+        "--body",
+        choices=["anny", "smpl", "smplh", "smplx"],
+        default="anny",
+        help="body model: anny (shipped, default) or your own SMPL / SMPL-H / SMPL-X files (--model-path)",
+    )
+    est.add_argument(
+        "--model-path",
+        type=Path,
+        default=None,
+        help="folder (or file) of your SMPL / SMPL-H / SMPL-X model files",
+    )
+    est.add_argument(
+        "--gender",
+        choices=["neutral", "male", "female"],
+        default="neutral",
+        help="SMPL-family model file to use",
+    )
+    est.add_argument(
+        "--collision",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="self-collision penalty of the fit (auto: on for the SMPL family, off for Anny)",
+    )
     est.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     est.add_argument("--preset", choices=PRESETS, default="balanced")
     est.add_argument("--person", default="auto", help="auto (most prominent), all, or a track id")
     est.add_argument("--start", type=int, default=0, help="first frame (inclusive)")
     est.add_argument("--end", type=int, default=None, help="last frame (exclusive)")
     est.add_argument("--focal-px", type=float, default=None, help="focal length in pixels")
+    est.add_argument(
+        "--lifter",
+        choices=["videopose", "mediapipe"],
+        default="videopose",
+        help="3D evidence: our learned temporal lifter (default) or MediaPipe's world landmarks",
+    )
+    est.add_argument("--lifter-weights", type=Path, default=None, help="lifter checkpoint (default: shipped)")
+    est.add_argument(
+        "--prior", choices=["vposer", "none"], default="vposer", help="pose prior of the fit (default: vposer)"
+    )
+    est.add_argument(
+        "--vposer", type=Path, default=None, help="pose prior checkpoint, ours or official VPoser v2 (.ckpt or folder)"
+    )
     est.add_argument("--no-hands", action="store_true", help="do not keep hand landmarks")
     est.add_argument("--no-face", action="store_true", help="do not keep face landmarks")
     est.add_argument(
@@ -121,9 +165,11 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument("--verbose", action="store_true")
     sub.add_parser("prepare", help="one-time set-up: build caches so that the first estimate is fast")
     sub.add_parser("info", help="versions and devices")
+    from backend.bench.cli import add_bench_parser
     from backend.train.cli import add_train_parsers
 
     add_train_parsers(sub)
+    add_bench_parser(sub)
     return parser
 
 
@@ -135,16 +181,28 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
     person = str(args.person)
     if person not in ("auto", "all") and not person.isdigit():
         raise BadInput("--person takes auto, all or a track id (a number printed in the warnings).")
+    from backend.body.factory import check_body_choice  # numpy only; the model itself loads in estimate
+
+    model_path = str(args.model_path) if args.model_path is not None else None
+    check_body_choice(args.body, model_path, args.gender)
     return EstimateConfig(
         preset=args.preset,
         device=args.device,
         body=args.body,
+        model_path=model_path,
+        gender=args.gender,
         decode=DecodeConfig(start=args.start, end=args.end, focal_px=args.focal_px),
         detect=dataclasses.replace(
             preset_detect(args.preset), hands=not args.no_hands, face=not args.no_face
         ),
         track=TrackConfig(person=person),
-        fit=preset_fit(args.preset),
+        lift=LiftConfig(
+            method=args.lifter,
+            weights=str(args.lifter_weights) if args.lifter_weights is not None else None,
+            prior=args.prior,
+            prior_weights=str(args.vposer) if args.vposer is not None else None,
+        ),
+        fit=dataclasses.replace(preset_fit(args.preset), collision=args.collision),
     )
 
 
@@ -207,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from backend.train.cli import run_train
 
             return run_train(args)
+        if args.command == "bench":
+            from backend.bench.cli import run_bench
+
+            return run_bench(args)
         return _info()
     except BadInput as exc:
         report(protocol.error("bad_input", str(exc)))

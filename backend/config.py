@@ -50,7 +50,14 @@ class TrackConfig:
 
 @dataclass(frozen=True)
 class LiftConfig:
-    method: Literal["mediapipe"] = "mediapipe"
+    method: Literal["videopose", "mediapipe"] = "videopose"
+    """"videopose": the learned temporal lifter (default); "mediapipe": MediaPipe's world landmarks."""
+    weights: str | None = None
+    """Lifter checkpoint (ours or official VideoPose3D format); None: the shipped weights."""
+    prior: Literal["vposer", "none"] = "vposer"
+    """Pose prior of the fit: our VPoser-architecture prior (default) or none (L2 only)."""
+    prior_weights: str | None = None
+    """Prior checkpoint (ours or the official VPoser v2 one); None: the shipped weights."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,8 @@ class FitConfig:
     sigma_3d: float = 0.3
     """Geman-McClure scale of the 3D term, metres."""
     w_pose: float = 2.0
+    w_prior: float = 0.05
+    """Weight of the VPoser latent-norm pose prior (used when the fitter is given a prior)."""
     w_limits: float = 200.0
     w_shape: float = 1.0
     w_smooth_joints: float = 5.0e3
@@ -75,6 +84,28 @@ class FitConfig:
     w_smooth_transl: float = 5.0e3
     min_confidence: float = 0.2
     fit_shape: bool = True
+    iters_hands: int = 60
+    """SMPL-H / SMPL-X: the hands stage (after the body): fingers and wrists on the hand keypoints."""
+    iters_face: int = 40
+    """SMPL-X: the face stage (after the hands): jaw and expression on the face landmarks."""
+    w_hand_2d: float = 1.0
+    """Weight of the robust 2D term on MediaPipe's 21 landmarks per hand (SMPL-H / SMPL-X)."""
+    w_face_2d: float = 1.0
+    """Weight of the robust 2D term on the 51 face landmarks (SMPL-X)."""
+    gm_sigma_parts_px: float = 10.0
+    """Geman-McClure scale of the hand and face 2D terms, pixels at a 1000-pixel image height."""
+    w_hand_pose: float = 1.0
+    """L2 prior pulling each finger rotation towards the model file's mean (relaxed) hand."""
+    w_jaw: float = 10.0
+    """L2 prior on the jaw rotation (axis-angle, radians)."""
+    w_expression: float = 1.0
+    """L2 prior on the expression coefficients."""
+    w_smooth_parts: float = 3.0
+    """Temporal smoothness of the hand, jaw and expression parameters."""
+    collision: Literal["auto", "on", "off"] = "auto"
+    """Capsule self-collision penalty: "auto" = on for the SMPL family, off for Anny."""
+    w_collision: float = 1.0e4
+    """Weight of the collision penalty (squared capsule overlaps, metres^2, summed over pairs)."""
     rel_tol: float = 1.0e-5
     """Stop a stage when the loss improves by less than this fraction over 10 iterations."""
 
@@ -89,7 +120,12 @@ class OutputConfig:
 class EstimateConfig:
     preset: Preset = "balanced"
     device: str = "auto"
-    body: Literal["anny"] = "anny"
+    body: Literal["anny", "smpl", "smplh", "smplx"] = "anny"
+    """Body model: Anny (shipped) or the user's own SMPL / SMPL-H / SMPL-X files (``model_path``)."""
+    model_path: str | None = None
+    """Folder (or file) holding the SMPL-family model files; required unless ``body`` is "anny"."""
+    gender: Literal["neutral", "male", "female"] = "neutral"
+    """Which SMPL-family model file to use (Anny's shape covers every gender)."""
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
@@ -103,9 +139,13 @@ class EstimateConfig:
 def preset_fit(preset: Preset) -> FitConfig:
     """The fitting schedule of a preset."""
     if preset == "fast":
-        return FitConfig(iters_global=25, iters_pose3d=40, iters_body=50, iters_all=25)
+        return FitConfig(
+            iters_global=25, iters_pose3d=40, iters_body=50, iters_all=25, iters_hands=30, iters_face=20
+        )
     if preset == "accurate":
-        return FitConfig(iters_global=60, iters_pose3d=120, iters_body=300, iters_all=200)
+        return FitConfig(
+            iters_global=60, iters_pose3d=120, iters_body=300, iters_all=200, iters_hands=120, iters_face=80
+        )
     return FitConfig()
 
 

@@ -18,17 +18,21 @@ import torch
 import backend
 from backend import protocol
 from backend.body.anny_body import AnnyBody
+from backend.body.factory import open_smpl_body
 from backend.body.skeleton import BODY_JOINTS, KEYPOINT_NAMES, MEDIAPIPE_INDEX
+from backend.body.smplx_body import MEDIAPIPE_FACE_FOR_LANDMARKS, SmplxBody
 from backend.config import EstimateConfig
 from backend.detect.run import detect_subjects
 from backend.detect.types import MP_BODY_NAMES, SubjectTrack
 from backend.export_rig import anny_rig_arrays
+from backend.export_rig_smpl import rig_pose, smpl_rig_arrays
 from backend.fit.optimize import FitInputs, FitResult, TemporalFitter
 from backend.geometry import frames
 from backend.io import motion as motion_io
 from backend.io.atomic import check_writable_dir
 from backend.io.video import VideoInfo, probe
-from backend.lift.mediapipe_baseline import MediaPipeBaselineLifter, mediapipe_to_keypoints
+from backend.lift.mediapipe_baseline import mediapipe_to_keypoints
+from backend.models import load_models, make_lifter
 from backend.preview import PreviewSource, write_preview
 
 log = logging.getLogger(__name__)
@@ -76,9 +80,13 @@ def _fit_inputs(
     conf2d = kp2d[..., 2].copy()
     conf2d[:, ~has] = 0.0
     conf2d[~track.valid] = 0.0
+    hands = np.stack([track.left_hand2d, track.right_hand2d], axis=1).astype(np.float32)  # (T, 2, 21, 3)
+    face = track.face2d[:, list(MEDIAPIPE_FACE_FOR_LANDMARKS)].astype(np.float32)  # (T, 51, 3)
+    hands[~track.valid, ..., 2] = 0.0
+    face[~track.valid, :, 2] = 0.0
     return FitInputs(
         kp2d=kp2d[..., :2], conf2d=conf2d, lifted=lift_kp, conf3d=lift_conf,
-        times=track.time_s, intrinsics=k, image_height=h,
+        times=track.time_s, intrinsics=k, image_height=h, hand2d=hands, face2d=face,
     )  # fmt: skip
 
 
@@ -106,9 +114,11 @@ def _metrics(
 def _person_arrays(
     track: SubjectTrack, fit: FitResult, world_from_camera: np.ndarray
 ) -> dict[str, np.ndarray]:
+    """One person's motion arrays (DESIGN.md). Anny: ``phenotypes`` and ``anny_pose``; the SMPL family
+    (``fit.parts`` set): ``betas``, hands, jaw, ``expression``, ``native_pose`` and the rig's ``rig_pose``."""
     t = len(track.frame_index)
     world_kp = frames.apply(world_from_camera, fit.keypoints3d)
-    return {
+    arrays = {
         "frame_index": track.frame_index.astype(np.int64),
         "valid": track.valid.astype(bool),
         "time_s": track.time_s.astype(np.float64),
@@ -132,6 +142,25 @@ def _person_arrays(
         "anny_pose": fit.native_pose.astype(np.float32),
         "contacts": frames.foot_contacts(world_kp, track.time_s),
     }
+    if fit.parts:  # SMPL family
+        del arrays["phenotypes"], arrays["anny_pose"]
+        parts = fit.parts
+        arrays.update(
+            betas=fit.phenotypes.astype(np.float32),
+            left_hand_pose=parts["left_hand_pose"].reshape(t, 45).astype(np.float32),
+            right_hand_pose=parts["right_hand_pose"].reshape(t, 45).astype(np.float32),
+            jaw_pose=parts["jaw_pose"].astype(np.float32),
+            expression=parts["expression"].astype(np.float32),
+            native_pose=fit.native_pose.astype(np.float32),
+            rig_pose=rig_pose(fit.global_orient, fit.native_pose).astype(np.float32),
+        )
+        for source, name in (
+            ("hand_keypoints3d", "keypoints3d_hands"),
+            ("face_keypoints3d", "keypoints3d_face"),
+        ):
+            if source in parts:  # (T, 2, 21, 3) MediaPipe Hands order; (T, 51, 3) iBUG 17..67
+                arrays[name] = parts[source].astype(np.float32)
+    return arrays
 
 
 def estimate(
@@ -162,6 +191,13 @@ def estimate(
     try:
         stage("decode")
         clock = time.perf_counter()
+        device = resolve_device(config.device)
+        smpl_body = (  # the user's model file is checked before the long stages too
+            None
+            if config.body == "anny"
+            else open_smpl_body(config.body, config.model_path, config.gender, device)
+        )
+        models = load_models(config.lift)  # before the long stages: a bad file fails at once
         info = probe(video)
         dcfg = config.decode
         k = info.intrinsics(dcfg.focal_px, dcfg.default_hfov_deg)
@@ -191,15 +227,14 @@ def estimate(
 
         stage("lift")
         clock = time.perf_counter()
-        lifter = MediaPipeBaselineLifter()
+        lifter = make_lifter(models, (info.width, info.height))
         lifts = [lifter.lift(s) for s in detection.subjects]
         timings["lift"] = time.perf_counter() - clock
 
         stage("fit")
         clock = time.perf_counter()
-        device = resolve_device(config.device)
-        body = AnnyBody(device=device)
-        fitter = TemporalFitter(body, config.fit, device)
+        body = smpl_body if smpl_body is not None else AnnyBody(device=device)
+        fitter = TemporalFitter(body, config.fit, device, models.prior)
         fits: list[FitResult] = []
         metrics: dict[str, float | None] = {}
         for subject, lift in zip(detection.subjects, lifts, strict=False):
@@ -216,11 +251,16 @@ def estimate(
         stage("write")
         clock = time.perf_counter()
         people = []
-        for subject, result in zip(detection.subjects, fits, strict=False):
+        for subject, result, lift in zip(detection.subjects, fits, lifts, strict=False):
             wfc = frames.estimate_world_from_camera(result.keypoints3d, subject.valid)
             arrays = _person_arrays(subject, result, wfc)
+            arrays["keypoints3d_lifted"] = lift.keypoints3d.astype(np.float32)
             # The fitted body's rig travels with the motion, so Blender needs no torch to build it.
-            arrays.update({f"rig/{k}": v for k, v in anny_rig_arrays(body, result.phenotypes).items()})
+            if isinstance(body, SmplxBody):
+                rig = smpl_rig_arrays(body, result.phenotypes)
+            else:
+                rig = anny_rig_arrays(body, result.phenotypes)
+            arrays.update({f"rig/{k}": v for k, v in rig.items()})
             people.append(motion_io.PersonMotion(subject.track_id, arrays))
         fps = {name: n_frames / max(timings[name], 1e-6) for name in ("detect", "lift", "fit")}
         meta = {
@@ -228,14 +268,7 @@ def estimate(
             "version": motion_io.FORMAT_VERSION,
             "software_version": backend.__version__,
             "source_video": Path(video).name,
-            "body_model": {
-                "name": body.name,
-                "gender": "phenotype",
-                "source_hash": body.source_hash(),
-                "phenotype_labels": body.phenotype_labels,
-                "native_pose": "anny_pose: per-bone local-ref delta rotations (axis-angle), bone order in bone_labels",
-                "bone_labels": body.bone_labels,
-            },
+            "body_model": _body_meta(body),
             "fps": info.fps,
             "frame_count": n_frames,
             "frame_range": [int(dcfg.start), None if dcfg.end is None else int(dcfg.end)],
@@ -254,6 +287,7 @@ def estimate(
             "joint_names": list(BODY_JOINTS),
             "contact_names": ["left_heel", "left_toe", "right_heel", "right_toe"],
             "lifter": lifts[0].method,
+            "pose_prior": "vposer" if models.prior is not None else "none",
             "device": str(device),
             "config": config.to_dict(),
             "timings_s": {k2: round(v, 3) for k2, v in timings.items()},
@@ -284,11 +318,36 @@ def estimate(
         raise
 
 
+def _body_meta(body: AnnyBody | SmplxBody) -> dict:
+    """``meta.body_model``: which model, which file, and how its shape and native pose are stored."""
+    if isinstance(body, AnnyBody):
+        return {
+            "name": body.name,
+            "gender": "phenotype",
+            "source_hash": body.source_hash(),
+            "phenotype_labels": body.phenotype_labels,
+            "native_pose": "anny_pose: per-bone local-ref delta rotations (axis-angle), bone order in bone_labels",
+            "bone_labels": body.bone_labels,
+        }
+    return {
+        "name": body.name,
+        "gender": body.config.gender,
+        "source_hash": body.source_hash(),
+        "model_file": body.model_file.name,
+        "num_betas": body.num_betas,
+        "num_expression": body.num_expression,
+        "shape": "betas (S,)",
+        "native_pose": "native_pose: the model's own local joint rotations (axis-angle), joint order in bone_labels",
+        "rig_pose": "rig_pose: the Blender rig's local-ref deltas (export_rig_smpl), joint order in bone_labels",
+        "bone_labels": body.joint_names,
+    }
+
+
 def _write_preview(
     info: VideoInfo,
     subject: SubjectTrack,
     fit: FitResult,
-    body: AnnyBody,
+    body: AnnyBody | SmplxBody,
     k: np.ndarray,
     path: Path,
     report: protocol.Reporter,
@@ -297,15 +356,26 @@ def _write_preview(
 ) -> list[Path]:
     import roma
 
-    device = body.kp_weights.device
+    device = body.faces.device
     rest = body.rest_state(torch.as_tensor(fit.phenotypes, device=device))
+
+    def rot(values: np.ndarray) -> torch.Tensor:
+        return roma.rotvec_to_rotmat(torch.as_tensor(values, device=device))
 
     @torch.no_grad()
     def vertices(a: int, b: int) -> np.ndarray:
-        orient = roma.rotvec_to_rotmat(torch.as_tensor(fit.global_orient[a:b], device=device))
-        pose = roma.rotvec_to_rotmat(torch.as_tensor(fit.body_pose[a:b], device=device))
-        deltas = body.native_deltas(orient, pose, torch.as_tensor(fit.transl[a:b], device=device))
-        return body.vertices(body.bone_transforms(deltas, rest), rest).cpu().numpy()
+        orient, pose = rot(fit.global_orient[a:b]), rot(fit.body_pose[a:b])
+        transl = torch.as_tensor(fit.transl[a:b], device=device)
+        if not isinstance(body, SmplxBody):
+            deltas = body.native_deltas(orient, pose, transl)
+            return body.vertices(body.bone_transforms(deltas, rest), rest).cpu().numpy()
+        p = fit.parts
+        deltas = body.native_deltas(
+            orient, pose, transl, left_hand=rot(p["left_hand_pose"][a:b]),
+            right_hand=rot(p["right_hand_pose"][a:b]), jaw=rot(p["jaw_pose"][a:b]),
+        )  # fmt: skip
+        expression = torch.as_tensor(p["expression"][a:b], device=device) if body.num_expression else None
+        return body.vertices(body.bone_transforms(deltas, rest), rest, expression).cpu().numpy()
 
     source = PreviewSource(
         frame_index=subject.frame_index, valid=subject.valid, projected=fit.projected,

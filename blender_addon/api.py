@@ -53,6 +53,9 @@ def estimate_clip(
     focal_px: float | None = None,
     hands: bool = True,
     face: bool = True,
+    body: str = "anny",
+    model_path: str | Path | None = None,
+    gender: str = "neutral",
     python: str | Path | None = None,
     backend_root: str | Path | None = None,
     timeout_s: float | None = None,
@@ -70,6 +73,8 @@ def estimate_clip(
         preview: also write an MP4 preview here.
         focal_px: the camera's focal length in pixels (else a 60 degree field of view is assumed).
         hands, face: estimate fingers and face.
+        body: ``anny`` (shipped) or ``smpl`` / ``smplh`` / ``smplx`` with ``model_path`` (the folder of
+            your own model files) and ``gender``.
         python: the backend's Python; None finds it (see the module doc).
         backend_root: the folder holding the ``backend`` package; None uses the bundled one.
         timeout_s: cancel the run after this long.
@@ -97,6 +102,9 @@ def estimate_clip(
         focal_px=focal_px,
         hands=hands,
         face=face,
+        body=body,
+        model_path=None if model_path is None else Path(model_path),
+        gender=gender,
     )
     job = BackendJob(options, paths.python, paths.root)
     snap = job.start()

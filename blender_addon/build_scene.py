@@ -1,7 +1,10 @@
 """Motion file -> Blender: armature, skinned mesh with shape keys, keyframes and camera.
 
 ``build_person`` fills (or refills in place) one collection per clip: per person an armature
-with Anny's 104 bones and a mesh skinned to it, plus one camera with the estimated intrinsics.
+with the rig's bones (Anny's 104, or SMPL-X's 55 joints by their SMPL-X names) and a mesh skinned to
+it, plus one camera with the estimated intrinsics. Shape keys: one pair per Anny phenotype, or for the
+SMPL family ``Shape000``... (one unit of each beta) and ``Exp000``... (SMPL-X expression, keyed per
+frame); SMPL-X hands and jaw are ordinary bones with keyframes.
 The armature object sits at the world origin (world: Z up, ground z = 0, subject facing -Y);
 its rest pose is Anny's rest pose for the fitted shape lifted onto the ground, and the root
 carries ``world_from_camera``. The math lives in ``rig_math`` (numpy); this module only talks
@@ -81,6 +84,7 @@ def build_person(
     for obj, role in ((armature, "armature"), (mesh, "mesh")):
         obj[ROLE], obj[PERSON], obj[SOURCE] = role, clip.person_id, str(motion_path)
     _animate(armature, clip, rig, lift, base)
+    _animate_expression(mesh, clip, rig, base)
     _set_timing(scene, clip)
     camera = _build_camera(clip, name, collection)
     camera[ROLE], camera[SOURCE] = "camera", str(motion_path)
@@ -130,6 +134,13 @@ def _remove_previous(collection: bpy.types.Collection, person_id: int) -> None:
                 doomed.append(obj.data)
             if obj.animation_data is not None and obj.animation_data.action is not None:
                 doomed.append(obj.animation_data.action)
+            keys = getattr(obj.data, "shape_keys", None)
+            if (
+                keys is not None
+                and keys.animation_data is not None
+                and keys.animation_data.action is not None
+            ):
+                doomed.append(keys.animation_data.action)  # SMPL-X expression keys
     if doomed:
         bpy.data.batch_remove(list(set(doomed)))
 
@@ -203,20 +214,36 @@ def _build_mesh(
     obj.shape_key_add(name="Basis", from_mix=False)
     for label, targets in zip(rig.phenotype_labels, rig["phenotype_targets"], strict=True):
         for value, target in zip((0, 1), targets, strict=True):
-            key = obj.shape_key_add(name=f"{label}={value}", from_mix=False)
-            key.data.foreach_set("co", rig_math.apply(lift, target).astype(np.float32).ravel())
-            key.value = 0.0
+            _add_shape_key(obj, f"{label}={value}", rig_math.apply(lift, target))
+    # SMPL family: one key per beta direction (Shape000...) and per expression (Exp000..., keyed per frame).
+    for labels, targets in (
+        ("shape_key_labels", "shape_key_targets"),
+        ("expression_labels", "expression_targets"),
+    ):
+        for label, target in zip(rig.labels(labels), rig.arrays.get(targets, ()), strict=True):
+            _add_shape_key(obj, label, rig_math.apply(lift, target), signed=True)
     return obj
 
 
+def _add_shape_key(obj: bpy.types.Object, name: str, coordinates: np.ndarray, signed: bool = False) -> None:
+    """A shape key (value 0) holding vertex positions (V, 3); ``signed``: slider range -10..10 (betas and
+    expression coefficients are signed; Blender clamps a key's value to its slider range)."""
+    key = obj.shape_key_add(name=name, from_mix=False)
+    key.data.foreach_set("co", coordinates.astype(np.float32).ravel())
+    if signed:
+        key.slider_min, key.slider_max = -10.0, 10.0
+    key.value = 0.0
+
+
 # ---------------------------------------------------------------------- animation
-def _fcurve_factory(obj: bpy.types.Object, action: bpy.types.Action) -> FCurveFactory:
-    """``new(data_path, index, group)`` for the action: slotted (Blender 4.4+) or legacy."""
+def _fcurve_factory(obj: bpy.types.ID, action: bpy.types.Action, id_type: str = "OBJECT") -> FCurveFactory:
+    """``new(data_path, index, group)`` for the action on ``obj`` (an object, or a shape-key
+    datablock with ``id_type="KEY"``): slotted (Blender 4.4+) or legacy."""
     anim = obj.animation_data or obj.animation_data_create()
     if hasattr(action, "slots"):
         from bpy_extras import anim_utils
 
-        slot = action.slots.new(id_type="OBJECT", name=obj.name)
+        slot = action.slots.new(id_type=id_type, name=obj.name)
         anim.action = action
         anim.action_slot = slot
         bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)
@@ -240,7 +267,7 @@ def _write_keys(new: FCurveFactory, path: str, group: str, frames: np.ndarray, v
 def _animate(
     armature: bpy.types.Object, clip: md.PersonClip, rig: md.AnnyRig, lift: np.ndarray, base: str
 ) -> None:
-    deltas = rig_math.anny_deltas(clip.anny_pose, clip.transl)
+    deltas = rig_math.anny_deltas(clip.rig_pose, clip.transl)
     basis = rig_math.pose_basis(
         rig["rest_poses"], rig["reference_orientations"], rig["bone_parents"], deltas,
         clip.world_from_camera, lift,
@@ -257,6 +284,19 @@ def _animate(
         _write_keys(new, f"{path}.rotation_quaternion", label, frames[keys], quaternion[keys, b])
         if b == 0 or float(np.abs(location[:, b]).max()) > _NO_LOCATION:
             _write_keys(new, f"{path}.location", label, frames, location[:, b])
+
+
+def _animate_expression(mesh: bpy.types.Object, clip: md.PersonClip, rig: md.AnnyRig, base: str) -> None:
+    """Key the ``Exp000``... shape keys with the motion's expression coefficients (SMPL-X)."""
+    labels = rig.labels("expression_labels")
+    if clip.expression is None or not labels:
+        return
+    key = mesh.data.shape_keys
+    new = _fcurve_factory(key, bpy.data.actions.new(f"{base}_expression"), id_type="KEY")
+    frames = clip.frame_index.astype(np.float64) + 1.0
+    for e, label in enumerate(labels):
+        path = f'key_blocks["{bpy.utils.escape_identifier(label)}"].value'
+        _write_keys(new, path, "expression", frames, clip.expression[:, e : e + 1])
 
 
 def _set_timing(scene: bpy.types.Scene, clip: md.PersonClip) -> None:

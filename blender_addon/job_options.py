@@ -11,7 +11,9 @@ from pathlib import Path
 
 PRESETS = ("fast", "balanced", "accurate")
 DEVICES = ("auto", "cpu", "cuda")
-BODIES = ("anny",)
+BODIES = ("anny", "smpl", "smplh", "smplx")
+GENDERS = ("neutral", "male", "female")
+_SITES = {"smpl": "smpl.is.tue.mpg.de", "smplh": "mano.is.tue.mpg.de", "smplx": "smpl-x.is.tue.mpg.de"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class JobOptions:
     body: str = "anny"
     model_path: Path | None = None
     """Folder of the user's SMPL/SMPL-X files (bodies other than anny)."""
+    gender: str = "neutral"
+    """Which SMPL-family model file (neutral, male, female); Anny ignores it."""
     vposer: Path | None = None
     focal_px: float | None = None
     hands: bool = True
@@ -51,7 +55,14 @@ class JobOptions:
         if self.device not in DEVICES:
             found.append(f"Unknown device {self.device!r}; use one of {', '.join(DEVICES)}.")
         if self.body not in BODIES:
-            found.append(f"The body model {self.body!r} is not supported yet; use {', '.join(BODIES)}.")
+            found.append(f"The body model {self.body!r} is not supported; use {', '.join(BODIES)}.")
+        elif self.body != "anny" and (self.model_path is None or not Path(self.model_path).exists()):
+            found.append(
+                f"The {self.body.upper()} body needs your own model files: download them from "
+                f"https://{_SITES[self.body]} and choose their folder as the model path."
+            )
+        if self.gender not in GENDERS:
+            found.append(f"Unknown gender {self.gender!r}; use one of {', '.join(GENDERS)}.")
         if self.person not in ("auto", "all") and not str(self.person).isdigit():
             found.append("Person must be auto, all or a track id (a number).")
         if self.start < 0 or (self.end is not None and self.end <= self.start):
@@ -72,7 +83,7 @@ class JobOptions:
         if self.preview is not None:
             cmd += ["--preview", str(self.preview)]
         if self.model_path is not None and self.body != "anny":
-            cmd += ["--model-path", str(self.model_path)]
+            cmd += ["--model-path", str(self.model_path), "--gender", self.gender]
         if self.vposer is not None:
             cmd += ["--vposer", str(self.vposer)]
         if self.focal_px is not None:

@@ -15,6 +15,7 @@ import numpy as np
 
 MOTION_FORMAT = ("video2anim.motion", 1)
 RIG_FORMAT = ("video2anim.anny_rig", 1)
+"""The rig format (linear blend skinning, Anny's local-ref pose parameterisation); the SMPL family uses it too."""
 RIG_PREFIX = "rig/"
 """Rig arrays stored inside a motion file live under ``p{id}/rig/``."""
 
@@ -25,7 +26,7 @@ class MotionDataError(ValueError):
 
 @dataclass(frozen=True)
 class PersonClip:
-    """One person's motion, as the importer uses it (T frames, B Anny bones)."""
+    """One person's motion, as the importer uses it (T frames, B rig bones: Anny's or the SMPL family's joints)."""
 
     person_id: int
     frame_index: np.ndarray
@@ -37,17 +38,20 @@ class PersonClip:
     """(3, 3) pixel camera matrix."""
     world_from_camera: np.ndarray
     """(4, 4) or (T, 4, 4)."""
-    anny_pose: np.ndarray
-    """(T, B, 3) local-ref delta rotations, axis-angle."""
+    rig_pose: np.ndarray
+    """(T, B, 3) local-ref delta rotations, axis-angle (the file's ``anny_pose``, or ``rig_pose`` for the
+    SMPL family)."""
     transl: np.ndarray
     """(T, 3) root delta translation (camera frame)."""
-    phenotypes: np.ndarray
-    """(P,) fitted shape."""
+    shape: np.ndarray
+    """(P,) fitted shape: Anny's ``phenotypes`` or the SMPL family's ``betas``."""
     bone_labels: tuple[str, ...]
     source_video: str = ""
     """The video's file name as the backend saw it (``meta.source_video``); "" when unknown."""
     rotation_deg: int = 0
     """Rotation the backend applied to the decoded frames (the video's rotation metadata)."""
+    expression: np.ndarray | None = None
+    """(T, E) SMPL-X expression coefficients (keys the rig's ``Exp000``... shape keys); None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ class AnnyRig:
     @property
     def phenotype_labels(self) -> tuple[str, ...]:
         return tuple(str(s) for s in self.arrays["phenotype_labels"])
+
+    def labels(self, key: str) -> tuple[str, ...]:
+        """Names in a label array of the rig (empty when the rig has none, as Anny's for ``expression_labels``)."""
+        return tuple(str(s) for s in self.arrays[key]) if key in self.arrays else ()
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -129,11 +137,11 @@ def read_motion(path: str | Path, person_id: int | None = None) -> tuple[PersonC
         raise MotionDataError(f"{path} has no person {pid}; it holds {people}.")
     prefix = f"p{pid}/"
     raw = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-    missing = [
-        k for k in ("frame_index", "anny_pose", "transl", "world_from_camera", "phenotypes") if k not in raw
-    ]
+    pose_key = "rig_pose" if "rig_pose" in raw else "anny_pose"
+    shape_key = "betas" if "betas" in raw else "phenotypes"
+    missing = [k for k in ("frame_index", pose_key, "transl", "world_from_camera", shape_key) if k not in raw]
     if missing:
-        raise MotionDataError(f"{path}: person {pid} lacks {missing} (is it an Anny motion file?).")
+        raise MotionDataError(f"{path}: person {pid} lacks {missing} (is it a motion file of this add-on?).")
     width, height = (int(v) for v in meta["image_size"])
     clip = PersonClip(
         person_id=pid,
@@ -142,12 +150,13 @@ def read_motion(path: str | Path, person_id: int | None = None) -> tuple[PersonC
         image_size=(width, height),
         intrinsics=np.asarray(meta["intrinsics"], np.float64),
         world_from_camera=raw["world_from_camera"].astype(np.float64),
-        anny_pose=raw["anny_pose"].astype(np.float64),
+        rig_pose=raw[pose_key].astype(np.float64),
         transl=raw["transl"].astype(np.float64),
-        phenotypes=raw["phenotypes"].astype(np.float64),
+        shape=raw[shape_key].astype(np.float64),
         bone_labels=tuple(meta.get("body_model", {}).get("bone_labels", ())),
         source_video=str(meta.get("source_video") or ""),
         rotation_deg=int(meta.get("rotation_applied_deg") or 0),
+        expression=raw["expression"].astype(np.float64) if "expression" in raw else None,
     )
     return clip, raw
 
@@ -193,13 +202,18 @@ def check_match(clip: PersonClip, rig: AnnyRig, tolerance: float = 1e-4) -> None
         raise MotionDataError(
             "The rig's bones differ from the motion file's: they come from different models."
         )
-    if clip.anny_pose.shape[1] != len(rig.bone_labels):
+    if clip.rig_pose.shape[1] != len(rig.bone_labels):
         raise MotionDataError(
-            f"anny_pose has {clip.anny_pose.shape[1]} bones but the rig {len(rig.bone_labels)}."
+            f"The motion's pose has {clip.rig_pose.shape[1]} bones but the rig {len(rig.bone_labels)}."
         )
     shape = np.asarray(rig["phenotypes"], np.float64)
-    if shape.shape != clip.phenotypes.shape or np.abs(shape - clip.phenotypes).max() > tolerance:
+    if shape.shape != clip.shape.shape or np.abs(shape - clip.shape).max() > tolerance:
         raise MotionDataError(
-            "The rig was exported for another body shape than this person's fitted phenotypes: "
+            "The rig was exported for another body shape than this person's fitted shape: "
             "export it again for this motion file."
+        )
+    n_expr = len(rig.labels("expression_labels"))
+    if clip.expression is not None and n_expr and clip.expression.shape[1] != n_expr:
+        raise MotionDataError(
+            f"The motion has {clip.expression.shape[1]} expression coefficients but the rig {n_expr}."
         )

@@ -89,3 +89,21 @@ def test_fit_cancels(anny_body) -> None:
         TemporalFitter(anny_body, FitConfig(), torch.device("cpu")).fit(
             inputs, lambda e: None, lambda: next(calls) > 5
         )
+
+
+def test_fit_with_the_shipped_pose_prior(anny_body) -> None:
+    from backend.models import load_prior
+
+    prior = load_prior(None)
+    inputs, kp, px, _ = _synthetic(anny_body, t=30, seed=2)
+    fitter = TemporalFitter(anny_body, FitConfig(w_prior=0.5), torch.device("cpu"), prior)
+    pose = (0.3 * torch.randn(5, 21, 3)).requires_grad_(True)
+    term = fitter._prior_term(pose)
+    term.backward()
+    assert float(term) > 0 and float(pose.grad.abs().sum()) > 0
+    assert all(not p.requires_grad for p in fitter.prior.parameters())  # the prior stays frozen
+    result = fitter.fit(inputs, lambda e: None, lambda: False)
+    rel = result.keypoints3d - 0.5 * (result.keypoints3d[:, LH : LH + 1] + result.keypoints3d[:, RH : RH + 1])
+    rel_gt = kp - 0.5 * (kp[:, LH : LH + 1] + kp[:, RH : RH + 1])
+    assert 1000 * np.linalg.norm(rel - rel_gt, axis=-1).mean() < 30.0
+    assert np.median(np.linalg.norm(result.projected - px, axis=-1)) < 3.0

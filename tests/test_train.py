@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +10,15 @@ import pytest
 import roma
 import torch
 
+from backend.body.skeleton import KEYPOINT_NAMES
 from backend.body.vposer import VPoser, VPoserConfig, load_vposer_checkpoint, save_vposer
 from backend.io.mocap.dataset import DEFAULT_MOCAP_ROOT, TEST_SUBJECTS, VAL_SUBJECTS
 from backend.lift.checkpoints import TrainingMetadata, load_lifter, save_lifter_checkpoint
+from backend.lift.inputs import normalize_screen
 from backend.lift.videopose import TemporalLifter
 from backend.train.data import ClipSet, body_poses_aa, split_refs
 from backend.train.lifter import LifterTrainConfig, bone_error, fit_lifter, mpjpe, sample_windows
-from backend.train.noise import ARM_PAIRS, LEG_PAIRS, NoiseConfig, add_detector_noise, normalize_screen
+from backend.train.noise import ARM_PAIRS, LEG_PAIRS, NoiseConfig, add_detector_noise
 from backend.train.prior import PriorTrainConfig, evaluate_prior, fit_prior, prior_loss
 from backend.train.synth import MID_HIP, SynthConfig, synthesize
 
@@ -68,7 +71,7 @@ def test_noise_model_rates() -> None:
     b, t, k = 32, 300, 23
     xy = 400 + 200 * torch.rand(b, t, k, 2, generator=gen)
     wh = torch.tensor([[1000.0, 1000.0]]).repeat(b, 1)
-    cfg = NoiseConfig(drop_rate=0.1, frame_drop_rate=0.0, swap_rate=0.0)
+    cfg = NoiseConfig(drop_rate=0.1, frame_drop_rate=0.0, swap_rate=0.0, absent=())
     out, conf = add_detector_noise(xy, wh, cfg, gen)
     assert out.shape == xy.shape and conf.shape == (b, t, k)
     assert float(conf.min()) >= 0.0 and float(conf.max()) <= 1.0
@@ -76,7 +79,7 @@ def test_noise_model_rates() -> None:
     assert float((conf[conf > 0]).mean()) > 0.5
     # swaps: no jitter, so a swapped frame shows a right keypoint at a left one's place
     cfg = NoiseConfig(
-        jitter_frac=(0.0, 0.0), bias_frac=0.0, drop_rate=0.0, frame_drop_rate=0.0, swap_rate=0.05
+        jitter_frac=(0.0, 0.0), bias_frac=0.0, drop_rate=0.0, frame_drop_rate=0.0, swap_rate=0.05, absent=()
     )
     out, conf = add_detector_noise(xy, wh, cfg, gen)
     left = [i for i, _ in ARM_PAIRS + LEG_PAIRS]
@@ -89,6 +92,9 @@ def test_noise_model_rates() -> None:
     _, conf = add_detector_noise(xy, wh, cfg, gen)
     frames_missing = (conf == 0).all(-1).float().mean()
     assert 0.035 < float(frames_missing) < 0.065
+    # keypoints MediaPipe never reports (small toes) are always missing by default
+    small_toes = [i for i, n in enumerate(KEYPOINT_NAMES) if "small_toe" in n]
+    assert bool((conf[..., small_toes] == 0).all())
 
 
 def test_prior_steps_reduce_loss_and_checkpoint_round_trip(tmp_path: Path) -> None:
@@ -125,11 +131,12 @@ def test_lifter_steps_reduce_loss_and_checkpoint_round_trip(pairs, tmp_path: Pat
     )
     model = TemporalLifter(cfg.lifter_config())
     gen = torch.Generator().manual_seed(5)
-    xy, wh, target = sample_windows(pairs, 16, 8, 27, gen)
+    w = sample_windows(pairs, 16, 8, 27, gen)
+    xy, wh, target = w.xy, w.image_wh, w.pose
     assert xy.shape == (16, 34, 23, 2) and target.shape == (16, 8, 23, 3)
     from backend.train.noise import detector_inputs
 
-    inputs = detector_inputs(xy, wh, None, gen)
+    inputs = detector_inputs(xy, wh, None, gen, model.config.input_norm, model.config.in_features)
     with torch.no_grad():  # batch statistics (train mode, no dropout): the fit itself, not BN averages
         before = float(mpjpe(model.train()(inputs), target))
     fit_lifter(model, pairs, cfg, steps=40)
@@ -142,19 +149,19 @@ def test_lifter_steps_reduce_loss_and_checkpoint_round_trip(pairs, tmp_path: Pat
     path = save_lifter_checkpoint(tmp_path / "lifter.pt", model, None, meta)
     loaded, traj, info = load_lifter(path)
     assert traj is None and info.training is not None and info.training.data_hash == "xyz"
-    assert info.config.in_features == 3 and info.config.num_joints_in == 23
+    assert info.config.in_features == 3 and info.config.num_joints_in == 24  # 23 + the "person" pseudo keypoint
+    assert info.config.input_norm == "person"
     with torch.no_grad():
         torch.testing.assert_close(loaded(inputs), pred)
 
 
-@pytest.mark.skipif(not (WEIGHTS / "lifter.pt").is_file(), reason="no shipped lifter weights")
 def test_shipped_weights_load_with_metadata() -> None:
     lifter, _, info = load_lifter(WEIGHTS / "lifter.pt")
     assert info.training is not None and info.training.data_hash and info.training.seed is not None
-    assert info.config.num_joints_in == 23 and info.config.in_features == 3
-    if (WEIGHTS / "vposer_anny.pt").is_file():
-        _, training = load_vposer_checkpoint(WEIGHTS / "vposer_anny.pt")
-        assert training is not None and training.data_hash
+    assert info.config.num_joints_in == 24 and info.config.in_features == 3 and info.config.input_norm == "person"
+    assert info.training.train_config.get("test_mpjpe_mm") is not None  # a finished run, not a snapshot
+    _, training = load_vposer_checkpoint(WEIGHTS / "vposer_anny.pt")
+    assert training is not None and training.data_hash
     total = sum(p.stat().st_size for p in WEIGHTS.iterdir() if p.is_file())
     assert total <= 20 * 1024 * 1024
     notice = (WEIGHTS / "NOTICE").read_text(encoding="utf-8")
@@ -174,3 +181,62 @@ def test_split_never_feeds_test_subjects_into_training() -> None:
     assert not {r.path for r in train} & {r.path for r in test}
     with pytest.raises(ValueError):
         split_refs("everything")
+
+
+def test_causal_windows_end_at_their_output_frame(pairs) -> None:
+    gen = torch.Generator().manual_seed(1)
+    for causal in (False, True):
+        w = sample_windows(pairs, 6, 5, 9, gen, causal)
+        assert w.xy.shape == (6, 13, 23, 2) and w.pose.shape == (6, 5, 23, 3) and w.root.shape == (6, 5, 1, 3)
+        own = w.xy[:, 8:13] if causal else w.xy[:, 4:9]  # each output frame's own input frame
+        torch.testing.assert_close(own, w.xy_out)
+
+
+def test_trajectory_and_back_projection_losses() -> None:
+    from backend.train.lifter_losses import back_projection_error, bone_consistency, trajectory_error
+
+    gen = torch.Generator().manual_seed(0)
+    pose = 0.3 * torch.randn(2, 4, 23, 3, generator=gen, dtype=torch.float64)
+    root = torch.tensor([0.2, -0.1, 4.0], dtype=torch.float64).expand(2, 4, 1, 3).clone()
+    focal = torch.tensor([900.0, 1500.0], dtype=torch.float64)
+    wh = torch.tensor([[1280.0, 720.0], [1000.0, 1000.0]], dtype=torch.float64)
+    pts = pose + root
+    xy = focal.reshape(-1, 1, 1, 1) * pts[..., :2] / pts[..., 2:] + wh.reshape(-1, 1, 1, 2) / 2
+    conf = torch.ones(2, 4, 23, dtype=torch.float64)
+    assert float(back_projection_error(pose, root, xy, conf, focal, wh)) < 1e-9
+    moved = root + torch.tensor([0.1, 0.0, 0.0], dtype=torch.float64)
+    assert float(back_projection_error(pose, moved, xy, conf, focal, wh)) > 1e-3
+    # a wrong keypoint with zero confidence does not count
+    bad = xy.clone()
+    bad[:, :, 3] += 100.0
+    conf_bad = conf.clone()
+    conf_bad[:, :, 3] = 0.0
+    assert float(back_projection_error(pose, root, bad, conf_bad, focal, wh)) < 1e-9
+    # inverse-depth weighting: the same error counts half as much twice as far away
+    near = trajectory_error(root + 0.1, root)
+    far_root = root * torch.tensor([1.0, 1.0, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(trajectory_error(far_root + 0.1, far_root), near / 2)
+    r = root.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: back_projection_error(pose, x, xy + 3.0, conf, focal, wh), (r,))
+    assert torch.autograd.gradcheck(lambda x: trajectory_error(x, root + 0.05), (r,))
+    from backend.train.lifter_losses import bone_lengths
+
+    assert float(bone_consistency(pose, bone_lengths(pose).mean(dim=(0, 1)))) < 1e-12
+
+
+def test_trajectory_and_semi_supervised_training_steps(pairs) -> None:
+    from backend.lift.videopose import TrajectoryModel
+    from backend.train.lifter import evaluate_lifter
+
+    torch.manual_seed(0)
+    cfg = LifterTrainConfig(
+        receptive_field=27, channels=32, dropout=0.0, batch_size=4, chunk=4, lr=1e-2, trajectory=True,
+        semi_supervised=True,
+    )  # fmt: skip
+    model = TemporalLifter(cfg.lifter_config())
+    traj = TrajectoryModel.for_lifter(dataclasses.replace(cfg.lifter_config(), input_norm="person_focal"))
+    _, root_before = evaluate_lifter(model, pairs, None, 0, traj)
+    losses = fit_lifter(model, pairs, cfg, steps=150, trajectory=traj, unlabelled=pairs)
+    assert all(np.isfinite(losses))
+    _, root_after = evaluate_lifter(model, pairs, None, 0, traj)
+    assert root_before is not None and root_after is not None and root_after < 0.7 * root_before

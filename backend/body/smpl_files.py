@@ -15,9 +15,11 @@ reconstruction globals, and refuses anything else. ``.npz`` files are read with
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import pickle
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,13 +232,28 @@ class ModelFileConfig:
 def create_body_model(path: str | Path, config: ModelFileConfig) -> Any:
     """An ``smplx.SMPL`` / ``SMPLH`` / ``SMPLX`` module from a folder or file, hands as full axis-angle.
 
-    Hands are unconstrained (no PCA) with a flat mean, so that zero hand pose is the flat T-pose hand.
+    Hands are unconstrained (no PCA) with a flat mean, so that zero hand pose is the flat T-pose hand;
+    the file's mean (relaxed) hand is kept as the buffer ``relaxed_hand_mean`` (2, 15, 3) (left, right;
+    zeros for SMPL) for the fit's hand prior.
     """
-    import smplx
-    from smplx.utils import Struct
+    import torch
 
     file = find_model_file(path, config.model_type, config.gender)
     arrays = load_model_arrays(file, config.model_type)
+    model = _build_smplx_module(file, arrays, config)
+    if config.model_type == "smpl":
+        mean = np.zeros((2, 15, 3), np.float32)
+    else:
+        mean = np.stack([arrays["hands_meanl"], arrays["hands_meanr"]]).reshape(2, 15, 3)
+    model.register_buffer("relaxed_hand_mean", torch.as_tensor(mean, dtype=torch.float32), persistent=False)
+    return model
+
+
+def _build_smplx_module(file: Path, arrays: dict[str, np.ndarray], config: ModelFileConfig) -> Any:
+    """The smplx module for checked ``arrays`` read from ``file``."""
+    import smplx
+    from smplx.utils import Struct
+
     extra: dict[str, Any] = {"vertex_ids": config.vertex_ids} if config.vertex_ids is not None else {}
     n_shape = arrays["shapedirs"].shape[-1]
     try:
@@ -257,7 +274,7 @@ def create_body_model(path: str | Path, config: ModelFileConfig) -> Any:
                 **extra,
             )
         # smplx.SMPLX reads its file itself: hand it a cleaned copy (no pickles, no chumpy).
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):  # smplx prints
             clean = Path(tmp) / "SMPLX_CLEAN.npz"
             np.savez(clean, **arrays)
             model = smplx.SMPLX(

@@ -33,7 +33,7 @@ from smplx.lbs import batch_rigid_transform
 from torch import nn
 
 from backend.body.skeleton import KEYPOINT_NAMES
-from backend.body.smpl_files import ModelFileConfig, create_body_model
+from backend.body.smpl_files import ModelFileConfig, create_body_model, find_model_file
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ class SmplxBody(nn.Module):
         config = config or ModelFileConfig()
         self.name = config.model_type
         self.config = config
-        self.model = create_body_model(model_path, config).to(device)
+        self.model_file = find_model_file(model_path, config.model_type, config.gender)
+        self.model = create_body_model(self.model_file, config).to(device)
         m = self.model
         self.n_joints = _N_JOINTS[self.name]
         self.faces = m.faces_tensor.long()
@@ -130,6 +131,33 @@ class SmplxBody(nn.Module):
     @property
     def num_betas(self) -> int:
         return int(self.model.shapedirs.shape[-1])
+
+    @property
+    def num_expression(self) -> int:
+        """Expression coefficients (SMPL-X only; 0 for the others)."""
+        return int(self.model.expr_dirs.shape[-1]) if self.name == "smplx" else 0
+
+    @property
+    def hand_mean(self) -> torch.Tensor:
+        """(2, 15, 3) the model file's mean (relaxed) hand, left then right, axis-angle (zeros for SMPL)."""
+        return self.model.relaxed_hand_mean
+
+    @property
+    def parents(self) -> list[int]:
+        """(J,) native joint parents, root -1."""
+        parents = [int(p) for p in self.model.parents]
+        parents[0] = -1
+        return parents
+
+    @property
+    def joint_names(self) -> list[str]:
+        """(J,) native joint names (smplx's SMPL-X / SMPL-H / SMPL names)."""
+        from smplx.joint_names import JOINT_NAMES
+
+        names = [n.removesuffix("_smplhf") for n in JOINT_NAMES[:55]]
+        if self.name == "smplx":
+            return names
+        return names[:22] + (names[25:55] if self.name == "smplh" else ["left_hand", "right_hand"])
 
     # ------------------------------------------------------------------ shape
     def rest_state(self, betas: torch.Tensor) -> SmplRestState:

@@ -1,10 +1,12 @@
 """Staged temporal fit of a body model to 2D detections and lifted 3D keypoints.
 
-One shape for the clip; per frame a global orientation, 21 canonical joint rotations and the
-pelvis translation in the camera frame. All frames are optimised together (batched), in three
-stages: orientation and translation, then the body pose, then everything including the shape.
-Each stage stops early when the loss stops improving; a non-finite loss rolls back to the last
-good parameters with a smaller step.
+One shape for the clip (Anny's phenotypes through a sigmoid, or SMPL-family betas with an L2
+prior); per frame a global orientation, 21 canonical joint rotations and the pelvis translation in
+the camera frame. All frames are optimised together (batched), in stages: orientation and
+translation, the body pose on the 3D evidence, the body pose, then (SMPL-H / SMPL-X, see
+``smplx_terms``) the hands and the face, then everything including the shape. Each stage stops
+early when the loss stops improving; a non-finite loss rolls back to the last good parameters with
+a smaller step. An optional capsule self-collision term (``capsules``) joins after the first stage.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ import torch
 from backend import protocol
 from backend.body.anny_body import AnnyBody, RestState
 from backend.body.skeleton import BODY_JOINTS, KEYPOINT_NAMES
+from backend.body.smplx_body import SmplxBody
+from backend.body.vposer import VPoser, latent_norm_penalty
 from backend.config import FitConfig
 from backend.errors import Cancelled
 from backend.fit import losses
+from backend.fit.capsules import KeypointCapsules
 from backend.fit.init import initial_orientation, initial_translation
+from backend.fit.smplx_terms import SmplxParts, part_observations
 from backend.geometry.camera import project
 
 log = logging.getLogger(__name__)
@@ -69,6 +75,10 @@ class FitInputs:
     intrinsics: np.ndarray
     """(3, 3)."""
     image_height: int
+    hand2d: np.ndarray | None = None
+    """(T, 2, 21, 3) left then right hand (MediaPipe Hands order): pixels and confidence; SMPL-H/X only."""
+    face2d: np.ndarray | None = None
+    """(T, 51, 3) SMPL-X's face landmarks (iBUG 17..67): pixels and confidence; SMPL-X only."""
 
 
 @dataclass
@@ -80,7 +90,7 @@ class FitResult:
     transl: np.ndarray
     """(T, 3) pelvis position in the camera frame, metres."""
     phenotypes: np.ndarray
-    """(P,) shape parameters in [0, 1]."""
+    """(P,) the body's shape: Anny's phenotypes in [0, 1], or the SMPL family's betas."""
     keypoints3d: np.ndarray
     """(T, K, 3) fitted keypoints in the camera frame."""
     projected: np.ndarray
@@ -89,11 +99,23 @@ class FitResult:
     """(T, B, 3) the body model's own per-bone rotations, axis-angle."""
     stats: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    parts: dict[str, np.ndarray] = field(default_factory=dict)
+    """SMPL family: ``left_hand_pose``/``right_hand_pose`` (T, 15, 3), ``jaw_pose`` (T, 3), ``expression``
+    (T, E), and ``hand_keypoints3d`` (T, 2, 21, 3) / ``face_keypoints3d`` (T, 51, 3) where fitted."""
 
 
 def _floats(terms: dict[str, torch.Tensor], digits: int) -> dict[str, float]:
     """Loss terms as rounded floats, for logs and stats (one device sync, only when asked)."""
     return {k: round(float(v.detach()), digits) for k, v in terms.items()}
+
+
+def _shape_size(body: AnnyBody | SmplxBody) -> int:
+    return len(body.phenotype_labels) if isinstance(body, AnnyBody) else body.num_betas
+
+
+def _shape_values(body: AnnyBody | SmplxBody, shape: torch.Tensor) -> torch.Tensor:
+    """The model's shape from the optimised parameter: sigmoid logits for Anny (0 = 0.5), betas as is."""
+    return torch.sigmoid(shape) if isinstance(body, AnnyBody) else shape
 
 
 class _Params(torch.nn.Module):
@@ -112,10 +134,22 @@ class _Params(torch.nn.Module):
 class TemporalFitter:
     """Fits a body model to a whole clip; see the module docstring."""
 
-    def __init__(self, body: AnnyBody, config: FitConfig, device: torch.device) -> None:
+    def __init__(
+        self, body: AnnyBody | SmplxBody, config: FitConfig, device: torch.device, prior: VPoser | None = None
+    ) -> None:
+        """body: Anny or an SMPL-family model; prior: a VPoser-architecture pose prior over the 21
+        canonical joints (frozen), or None."""
         self.body = body
         self.config = config
         self.device = device
+        self.prior = prior.to(device).eval().requires_grad_(False) if prior is not None else None
+
+    def _prior_term(self, body_pose: torch.Tensor) -> torch.Tensor:
+        """SMPLify-X's VPoser term: ``w_prior`` times the mean squared latent norm of (T, 21, 3) poses."""
+        if self.prior is None or self.config.w_prior <= 0:
+            return body_pose.new_zeros(())
+        z = self.prior.encode(body_pose.reshape(body_pose.shape[0], -1)).mean
+        return self.config.w_prior * latent_norm_penalty(z)
 
     def fit(
         self, inputs: FitInputs, report: protocol.Reporter, is_cancelled: protocol.CancelCheck
@@ -138,15 +172,18 @@ class TemporalFitter:
             np.clip(durations / max(median, 1e-6), 0.2, 5.0), dtype=torch.float32, device=dev
         )
 
-        pheno0 = torch.full((len(self.body.phenotype_labels),), 0.5, device=dev)
-        rest0 = self.body.rest_state(pheno0)
+        n_shape = _shape_size(self.body)
+        rest0 = self.body.rest_state(_shape_values(self.body, torch.zeros(n_shape, device=dev)))
         zero_kp = self._zero_pose_keypoints(rest0)
         rot0, _ = initial_orientation(zero_kp, inputs.lifted, inputs.conf3d)
         tr0 = initial_translation(zero_kp, rot0, inputs.kp2d, conf2d, inputs.intrinsics)
         rot0_t = torch.as_tensor(rot0, dtype=torch.float32, device=dev)
-        params = _Params(t, len(self.body.phenotype_labels), torch.as_tensor(tr0, dtype=torch.float32)).to(
-            dev
-        )
+        params = _Params(t, n_shape, torch.as_tensor(tr0, dtype=torch.float32)).to(dev)
+        parts = None
+        if isinstance(self.body, SmplxBody):
+            obs = part_observations(inputs.hand2d, inputs.face2d, t, cfg.min_confidence, dev)
+            parts = SmplxParts(self.body, cfg, obs, dev)
+        capsules = self._capsules(rest0)
         limits = _limit_rules(dev)
         scale = inputs.image_height / 1000.0
 
@@ -156,10 +193,16 @@ class TemporalFitter:
             w2d, w3d = (0.0, 10.0 * cfg.w_3d) if stage == "pose3d" else (cfg.w_2d, cfg.w_3d)
             ws = 0.0 if stage == "pose3d" else 1.0
             if rest is None:
-                rest = self.body.rest_state(torch.sigmoid(params.shape_logits))
+                rest = self.body.rest_state(_shape_values(self.body, params.shape_logits))
             orient = rot0_t @ roma.rotvec_to_rotmat(params.orient_delta)
             pose_m = roma.rotvec_to_rotmat(params.body_pose)
-            kp = self.body.keypoints_fast(orient, pose_m, params.transl, rest)
+            part_terms: dict[str, torch.Tensor] = {}
+            if parts is None:
+                kp = self.body.keypoints_fast(orient, pose_m, params.transl, rest)
+            else:
+                kp, part_terms = parts.evaluate(
+                    stage, orient, pose_m, params.transl, rest, tens["K"], scale, dt
+                )
             proj = project(kp, tens["K"])
             rel = losses.root_relative(kp, _LHIP, _RHIP)
             c2d = no_arms if stage == "global" else conf2d_t
@@ -172,9 +215,13 @@ class TemporalFitter:
                 * cfg.w_smooth_rot
                 * losses.smoothness(torch.cat([orient[:, None], pose_m], 1).flatten(1), dt),
                 "pose": cfg.w_pose * losses.pose_l2(params.body_pose),
+                "prior": self._prior_term(params.body_pose),
                 "limits": cfg.w_limits * losses.hinge_limits(params.body_pose, *limits),
                 "shape": cfg.w_shape * losses.shape_prior(params.shape_logits),
+                **part_terms,
             }
+            if capsules is not None and stage != "global":
+                terms["collision"] = cfg.w_collision * capsules.penalty(kp)
             total = sum(terms.values())
             return total, terms
 
@@ -183,11 +230,15 @@ class TemporalFitter:
             ("pose3d", [params.orient_delta, params.body_pose], cfg.iters_pose3d, rest0),
             ("body", [params.orient_delta, params.transl, params.body_pose], cfg.iters_body, rest0),
         ]
+        extra = [] if parts is None else parts.all_parameters()
+        if parts is not None:
+            body_group = [params.orient_delta, params.transl, params.body_pose]
+            stages += [(name, group, iters, rest0) for name, group, iters in parts.stages(body_group)]
         if cfg.fit_shape:
-            stages.append(("all", list(params.parameters()), cfg.iters_all, None))
+            stages.append(("all", list(params.parameters()) + extra, cfg.iters_all, None))
         else:
             stages.append(
-                ("all", [params.orient_delta, params.transl, params.body_pose], cfg.iters_all, rest0)
+                ("all", [params.orient_delta, params.transl, params.body_pose, *extra], cfg.iters_all, rest0)
             )
         total_iters = sum(s[2] for s in stages)
         stats: dict = {"stages": {}}
@@ -265,7 +316,23 @@ class TemporalFitter:
                 _floats(terms, 3),
             )
         report(protocol.progress("fit", total_iters, total_iters))
-        return self._result(params, rot0_t, tens["K"], stats, warnings)
+        return self._result(params, parts, rot0_t, tens["K"], stats, warnings)
+
+    def _capsules(self, rest: RestState) -> KeypointCapsules | None:
+        """The collision capsules of the starting shape, when ``config.collision`` asks for them."""
+        mode = self.config.collision
+        on = mode == "on" or (mode == "auto" and not isinstance(self.body, AnnyBody))
+        if not on or self.config.w_collision <= 0:
+            return None
+        with torch.no_grad():
+            eye = torch.eye(3, device=self.device)
+            deltas = self.body.native_deltas(
+                eye[None], eye.repeat(1, 21, 1, 1), torch.zeros(1, 3, device=self.device)
+            )
+            transforms = self.body.bone_transforms(deltas, rest)
+            verts = self.body.vertices(transforms, rest)[0]
+            kp = self.body.keypoints(transforms, rest)[0]
+        return KeypointCapsules.build(kp, verts)
 
     def _zero_pose_keypoints(self, rest: RestState) -> np.ndarray:
         """(K, 3) keypoints at the zero pose, canonical axes, pelvis at the origin."""
@@ -277,12 +344,31 @@ class TemporalFitter:
 
     @torch.no_grad()
     def _result(
-        self, params: _Params, rot0: torch.Tensor, intrinsics: torch.Tensor, stats: dict, warnings: list[str]
+        self,
+        params: _Params,
+        parts: SmplxParts | None,
+        rot0: torch.Tensor,
+        intrinsics: torch.Tensor,
+        stats: dict,
+        warnings: list[str],
     ) -> FitResult:
-        pheno = torch.sigmoid(params.shape_logits)
+        pheno = _shape_values(self.body, params.shape_logits)
         rest = self.body.rest_state(pheno)
         orient = rot0 @ roma.rotvec_to_rotmat(params.orient_delta)
-        deltas = self.body.native_deltas(orient, roma.rotvec_to_rotmat(params.body_pose), params.transl)
+        pose_m = roma.rotvec_to_rotmat(params.body_pose)
+        if parts is None:
+            deltas = self.body.native_deltas(orient, pose_m, params.transl)
+            part_arrays: dict[str, np.ndarray] = {}
+        else:
+            part_arrays = parts.result(orient, pose_m, params.transl, rest)
+            hands = torch.as_tensor(
+                np.stack([part_arrays["left_hand_pose"], part_arrays["right_hand_pose"]], 1)
+            )
+            hand_m = roma.rotvec_to_rotmat(hands.to(self.device))
+            jaw_m = roma.rotvec_to_rotmat(torch.as_tensor(part_arrays["jaw_pose"], device=self.device))
+            deltas = self.body.native_deltas(
+                orient, pose_m, params.transl, left_hand=hand_m[:, 0], right_hand=hand_m[:, 1], jaw=jaw_m
+            )
         kp = self.body.keypoints(self.body.bone_transforms(deltas, rest), rest)
         return FitResult(
             global_orient=roma.rotmat_to_rotvec(orient).cpu().numpy(),
@@ -294,4 +380,5 @@ class TemporalFitter:
             native_pose=self.body.native_pose_rotvec(deltas),
             stats=stats,
             warnings=warnings,
+            parts=part_arrays,
         )

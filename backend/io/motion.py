@@ -34,6 +34,14 @@ _REQUIRED: dict[str, tuple[int | None, ...]] = {
     "transl": (3,),
     "contacts": (4,),
 }
+# Optional per-frame arrays, checked when present (the SMPL family writes them).
+_OPTIONAL: dict[str, tuple[int | None, ...]] = {
+    "expression": (None,),
+    "keypoints3d_hands": (2, 21, 3),
+    "keypoints3d_face": (None, 3),
+    "native_pose": (None, 3),
+    "rig_pose": (None, 3),
+}
 _META_KEYS = ("format", "version", "body_model", "fps", "frame_count", "image_size", "intrinsics", "people")
 
 
@@ -125,7 +133,8 @@ def _validate(motion: MotionFile, where: str) -> None:
         raise BadInput(f"{where}: motion file holds no person.")
     for p in motion.people:
         t = None
-        for name, trailing in _REQUIRED.items():
+        checks = {**_REQUIRED, **{k: v for k, v in _OPTIONAL.items() if k in p.arrays}}
+        for name, trailing in checks.items():
             if name not in p.arrays:
                 raise BadInput(f"{where}: person {p.person_id} lacks the array '{name}'.")
             arr = np.asarray(p.arrays[name])

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from backend.lift.inputs import INPUT_NORMS
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -52,6 +54,8 @@ class TemporalLifterConfig:
     causal: bool = False
     dropout: float = 0.25
     channels: int = 1024
+    input_norm: str = "screen"
+    """How 2D keypoints are encoded (``backend.lift.inputs``): "screen" (official) or "person"."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filter_widths", tuple(int(w) for w in self.filter_widths))
@@ -62,6 +66,8 @@ class TemporalLifterConfig:
         for name in ("num_joints_in", "num_joints_out", "in_features", "channels"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {self.input_norm!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
 

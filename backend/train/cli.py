@@ -23,6 +23,17 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     lifter.add_argument("--receptive-field", type=int, choices=[27, 81, 243], default=81)
     lifter.add_argument("--channels", type=int, default=256)
     lifter.add_argument("--epochs", type=int, default=20)
+    lifter.add_argument("--dropout", type=float, default=0.05)
+    lifter.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (decays to 5e-5)")
+    lifter.add_argument("--init-from", type=Path, default=None, help="continue training this checkpoint")
+    lifter.add_argument("--causal", action="store_true", help="causal convolutions (streaming)")
+    lifter.add_argument("--trajectory", action="store_true", help="also train the root trajectory model")
+    lifter.add_argument(
+        "--semi-supervised",
+        action="store_true",
+        help="add the back-projection loss on unlabelled 2D (needs --trajectory)",
+    )
+    lifter.add_argument("--batch-size", type=int, default=32)
     lifter.add_argument("--seed", type=int, default=0)
     lifter.add_argument("--max-minutes", type=float, default=15.0, help="stop after this much training time")
     lifter.add_argument("--out", type=Path, default=WEIGHTS / "lifter.pt")
@@ -55,10 +66,16 @@ def run_train(args: argparse.Namespace) -> int:
         receptive_field=args.receptive_field,
         channels=args.channels,
         epochs=args.epochs,
+        dropout=args.dropout,
+        lr=args.lr,
+        causal=args.causal,
+        trajectory=args.trajectory,
+        semi_supervised=args.semi_supervised,
+        batch_size=args.batch_size,
         seed=args.seed,
         max_minutes=args.max_minutes,
         threads=args.threads,
     )
-    res = train_lifter(cfg, data, args.out)
+    res = train_lifter(cfg, data, args.out, args.init_from)
     log.info("held-out test MPJPE %.1f mm (exact 2D: %.1f mm)", res.test_mpjpe_mm, res.test_mpjpe_clean_mm)
     return 0

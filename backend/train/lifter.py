@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,23 +22,23 @@ import numpy as np
 import torch
 
 from backend.body.skeleton import KEYPOINT_NAMES
-from backend.lift.checkpoints import TrainingMetadata, save_lifter_checkpoint
-from backend.lift.videopose import TemporalLifter, TemporalLifterConfig, lift_sequence
+from backend.lift.checkpoints import TrainingMetadata, load_lifter_checkpoint, save_lifter_checkpoint
+from backend.lift.inputs import encode_inputs
+from backend.lift.videopose import TemporalLifter, TemporalLifterConfig, TrajectoryModel, lift_sequence
 from backend.train.data import DataConfig, hash_of, load_clipset
-from backend.train.noise import NoiseConfig, detector_inputs
-from backend.train.synth import LifterPairs, SynthConfig, load_or_synthesize, root_relative
+from backend.train.lifter_losses import (
+    back_projection_error,
+    bone_consistency,
+    bone_error,
+    bone_lengths,
+    mpjpe,
+    trajectory_error,
+)
+from backend.train.noise import NoiseConfig, observe
+from backend.train.synth import MID_HIP, LifterPairs, SynthConfig, load_or_synthesize
 
 log = logging.getLogger(__name__)
 
-_BONE_NAMES = (
-    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
-    ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-    ("right_hip", "right_knee"), ("right_knee", "right_ankle"), ("left_shoulder", "right_shoulder"),
-    ("left_hip", "right_hip"), ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),
-    ("left_ankle", "left_heel"), ("right_ankle", "right_heel"), ("left_ankle", "left_big_toe"),
-    ("right_ankle", "right_big_toe"),
-)  # fmt: skip
-BONES = torch.tensor([[KEYPOINT_NAMES.index(a), KEYPOINT_NAMES.index(b)] for a, b in _BONE_NAMES])
 RECEPTIVE_WIDTHS = {27: (3, 3, 3), 81: (3, 3, 3, 3), 243: (3, 3, 3, 3, 3)}
 
 
@@ -46,8 +47,17 @@ class LifterTrainConfig:
     """Hyper-parameters of a lifter training run."""
 
     receptive_field: int = 81
+    input_norm: str = "person"
+    causal: bool = False
+    """Outputs depend only on past and current frames (streaming); default: centred windows."""
+    trajectory: bool = False
+    """Also train a trajectory model (root position in the camera frame, "person_focal" inputs)."""
+    traj_weight: float = 1.0
+    semi_supervised: bool = False
+    """With a trajectory model: add the back-projection loss on the validation split's 2D only."""
+    semi_weight: float = 1.0
     channels: int = 256
-    dropout: float = 0.15
+    dropout: float = 0.05
     epochs: int = 20
     batch_size: int = 32
     chunk: int = 32
@@ -55,6 +65,7 @@ class LifterTrainConfig:
     lr_final: float = 5e-5
     bone_weight: float = 0.5
     max_minutes: float = 15.0
+    snapshot_minutes: float = 10.0
     seed: int = 0
     threads: int = 1
     synth: SynthConfig = SynthConfig()
@@ -66,12 +77,14 @@ class LifterTrainConfig:
             raise ValueError(f"receptive field must be one of {sorted(RECEPTIVE_WIDTHS)}")
         n = len(KEYPOINT_NAMES)
         return TemporalLifterConfig(
-            num_joints_in=n,
+            num_joints_in=n + 1 if self.input_norm == "person" else n,
             num_joints_out=n,
             in_features=3,
             filter_widths=RECEPTIVE_WIDTHS[self.receptive_field],
             dropout=self.dropout,
             channels=self.channels,
+            input_norm=self.input_norm,
+            causal=self.causal,
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -90,71 +103,131 @@ class LifterResult:
     data_hash: str
 
 
-def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean per-joint position error (same unit as the inputs) over (..., K, 3)."""
-    return (pred - target).norm(dim=-1).mean()
+@dataclass(frozen=True)
+class Windows:
+    """A training batch: exact pixels (B, chunk + R - 1, K, 2), image sizes (B, 2), focal (B,),
+    root-relative targets (B, chunk, K, 3) and camera-frame roots (B, chunk, 1, 3), metres;
+    ``xy_out`` (B, chunk, K, 2): the exact pixels of the output frames."""
 
-
-def bone_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean absolute bone-length error over `BONES`, (..., K, 3) inputs."""
-    lp = (pred[..., BONES[:, 0], :] - pred[..., BONES[:, 1], :]).norm(dim=-1)
-    lt = (target[..., BONES[:, 0], :] - target[..., BONES[:, 1], :]).norm(dim=-1)
-    return (lp - lt).abs().mean()
+    xy: torch.Tensor
+    image_wh: torch.Tensor
+    focal: torch.Tensor
+    pose: torch.Tensor
+    root: torch.Tensor
+    xy_out: torch.Tensor
 
 
 def sample_windows(
-    pairs: LifterPairs, batch: int, chunk: int, receptive: int, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random training windows.
+    pairs: LifterPairs, batch: int, chunk: int, receptive: int, gen: torch.Generator, causal: bool = False
+) -> Windows:
+    """Random training windows of `chunk` output frames and their ``chunk + R - 1`` input frames.
 
-    Returns (exact pixels (B, chunk + R - 1, K, 2), image sizes (B, 2), root-relative targets
-    (B, chunk, K, 3)); frames beyond a sequence's ends repeat its first / last frame.
+    Frames beyond a sequence's ends repeat its first / last frame; the output frame sits at the
+    centre of its input window, or at its end when `causal`.
     """
     starts = torch.as_tensor(pairs.starts)
     seq = torch.randint(pairs.n_sequences, (batch,), generator=gen)
     length = starts[seq + 1] - starts[seq]
     first = (torch.rand(batch, generator=gen) * (length - chunk).clamp(min=1)).long()
-    half = (receptive - 1) // 2
-    offs = torch.arange(chunk + receptive - 1) - half
+    before = receptive - 1 if causal else (receptive - 1) // 2
+    offs = torch.arange(chunk + receptive - 1) - before
     idx_in = (first[:, None] + offs[None]).clamp(min=0)
     idx_in = torch.minimum(idx_in, (length - 1)[:, None]) + starts[seq][:, None]
     idx_out = (
         torch.minimum(first[:, None] + torch.arange(chunk)[None], (length - 1)[:, None])
         + starts[seq][:, None]
     )
-    xy = torch.as_tensor(pairs.xy)[idx_in]
-    target = torch.as_tensor(root_relative(pairs.kp3d[idx_out.numpy()]))
-    return xy, torch.as_tensor(pairs.image_wh)[seq], target
+    kp = pairs.kp3d[idx_out.numpy()]
+    root = kp[..., list(MID_HIP), :].mean(-2, keepdims=True)
+    return Windows(
+        xy=torch.as_tensor(pairs.xy)[idx_in],
+        image_wh=torch.as_tensor(pairs.image_wh)[seq],
+        focal=torch.as_tensor(pairs.focal)[seq],
+        pose=torch.as_tensor(kp - root),
+        root=torch.as_tensor(root),
+        xy_out=torch.as_tensor(pairs.xy)[idx_out],
+    )
+
+
+def _trim(x: torch.Tensor, model: TemporalLifter) -> torch.Tensor:
+    """The output frames (B, chunk, ...) of an input window batch (B, chunk + R - 1, ...)."""
+    before = model.output_shift()
+    return x[:, before : x.shape[1] - (model.receptive_field() - 1 - before)]
+
+
+def _encode(
+    model: TemporalLifter, xy: torch.Tensor, conf: torch.Tensor, image_wh: torch.Tensor, focal: torch.Tensor
+) -> torch.Tensor:
+    """`encode_inputs` with `model`'s encoding: (B, T, K, 2), (B, T, K), (B, 2), (B,) -> network input."""
+    cfg = model.config
+    return encode_inputs(xy, conf, image_wh.float(), cfg.input_norm, cfg.in_features, focal)
 
 
 def fit_lifter(
-    model: TemporalLifter, pairs: LifterPairs, config: LifterTrainConfig, steps: int | None = None
+    model: TemporalLifter,
+    pairs: LifterPairs,
+    config: LifterTrainConfig,
+    steps: int | None = None,
+    on_interval: Callable[[int], None] | None = None,
+    trajectory: TrajectoryModel | None = None,
+    unlabelled: LifterPairs | None = None,
 ) -> list[float]:
-    """Optimise `model` on synthetic pairs with fresh noise; `steps` overrides epochs and time budget."""
+    """Optimise `model` (and `trajectory`) on synthetic pairs with fresh detector noise every step.
+
+    Loss: MPJPE + ``bone_weight`` x bone-length error; with a trajectory model, plus ``traj_weight``
+    x its inverse-depth weighted root error; with `unlabelled` pairs (their 3D is never read) and
+    a trajectory model, plus ``semi_weight`` x (back-projection error + bone-length consistency),
+    VideoPose3D's semi-supervised objective. `steps` overrides epochs and the time budget;
+    on_interval(step) is called every ``config.snapshot_minutes`` (e.g. to save a snapshot).
+    """
     gen = torch.Generator().manual_seed(config.seed)
     frames = int(pairs.starts[-1])
     per_epoch = max(frames // (config.batch_size * config.chunk), 1)
     total = steps if steps is not None else config.epochs * per_epoch
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4, amsgrad=True)
-    decay = (config.lr_final / config.lr) ** (1.0 / max(total, 1))
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, decay)
-    r = model.receptive_field()
+    nets = [model] + ([trajectory] if trajectory is not None else [])
+    params = [p for net in nets for p in net.parameters()]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4, amsgrad=True)
+    r, causal = model.receptive_field(), model.config.causal
+    reference_bones = bone_lengths(torch.as_tensor(pairs.targets()[:: max(frames // 5000, 1)])).mean(0)
     losses: list[float] = []
-    clock = time.perf_counter()
-    model.train()
+    clock = last_snapshot = time.perf_counter()
+    for net in nets:
+        net.train()
     for step in range(total):
-        xy, wh, target = sample_windows(pairs, config.batch_size, config.chunk, r, gen)
-        inputs = detector_inputs(xy, wh, config.noise, gen)
-        pred = model(inputs)
-        err = mpjpe(pred, target)
-        loss = err + config.bone_weight * bone_error(pred, target)
+        w = sample_windows(pairs, config.batch_size, config.chunk, r, gen, causal)
+        xy, conf = observe(w.xy, w.image_wh, config.noise, gen)
+        pred = model(_encode(model, xy, conf, w.image_wh, w.focal))
+        loss = mpjpe(pred, w.pose) + config.bone_weight * bone_error(pred, w.pose)
+        if trajectory is not None:
+            loss = loss + config.traj_weight * trajectory_error(
+                trajectory(_encode(trajectory, xy, conf, w.image_wh, w.focal)), w.root
+            )
+            if unlabelled is not None:
+                u = sample_windows(unlabelled, config.batch_size, config.chunk, r, gen, causal)
+                xy_u, conf_u = observe(u.xy, u.image_wh, config.noise, gen)
+                pred_u = model(_encode(model, xy_u, conf_u, u.image_wh, u.focal))
+                root_u = trajectory(_encode(trajectory, xy_u, conf_u, u.image_wh, u.focal))
+                semi = back_projection_error(
+                    pred_u, root_u, _trim(xy_u, model), _trim(conf_u, model), u.focal, u.image_wh
+                ) + bone_consistency(pred_u, reference_bones)
+                loss = loss + config.semi_weight * semi
         opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
-        momentum = 0.1 * (0.001 / 0.1) ** (step / max(total, 1))  # VideoPose3D's BN momentum decay
-        model.set_bn_momentum(momentum)
+        # Exponential decays of the learning rate and (as in VideoPose3D) the BN momentum, driven
+        # by the share of the step budget or of the time budget used, whichever is further along.
+        progress = (step + 1) / max(total, 1)
+        if steps is None:
+            progress = max(progress, (time.perf_counter() - clock) / (60 * config.max_minutes))
+        progress = min(progress, 1.0)
+        for group in opt.param_groups:
+            group["lr"] = config.lr * (config.lr_final / config.lr) ** progress
+        for net in nets:
+            net.set_bn_momentum(0.1 * (0.001 / 0.1) ** progress)
         losses.append(float(loss.detach()))
+        if on_interval is not None and time.perf_counter() - last_snapshot > 60 * config.snapshot_minutes:
+            on_interval(step + 1)
+            last_snapshot = time.perf_counter()
         if (step + 1) % 200 == 0 or step + 1 == total:
             recent = float(np.mean(losses[-200:]))
             log.info(
@@ -168,23 +241,42 @@ def fit_lifter(
     return losses
 
 
-def evaluate_lifter(model: TemporalLifter, pairs: LifterPairs, noise: NoiseConfig | None, seed: int) -> float:
-    """MPJPE in mm over every frame of every sequence, one fixed-seed noise draw (None: exact 2D)."""
+def evaluate_lifter(
+    model: TemporalLifter,
+    pairs: LifterPairs,
+    noise: NoiseConfig | None,
+    seed: int,
+    trajectory: TrajectoryModel | None = None,
+) -> tuple[float, float | None]:
+    """(pose MPJPE, root error or None) in mm over every frame of every sequence, one fixed-seed
+    noise draw (None: exact 2D)."""
     gen = torch.Generator().manual_seed(seed)
-    total, count = 0.0, 0
-    targets = root_relative(pairs.kp3d)
+    total, count, root_total = 0.0, 0, 0.0
+    targets = pairs.targets()
     for s in range(pairs.n_sequences):
         a, b = int(pairs.starts[s]), int(pairs.starts[s + 1])
-        xy = torch.as_tensor(pairs.xy[a:b])[None]
-        inputs = detector_inputs(xy, torch.as_tensor(pairs.image_wh[s : s + 1]), noise, gen)[0]
-        pred = lift_sequence(model, inputs)
+        wh, focal = torch.as_tensor(pairs.image_wh[s : s + 1]), torch.as_tensor(pairs.focal[s : s + 1])
+        xy, conf = observe(torch.as_tensor(pairs.xy[a:b])[None], wh, noise, gen)
+        pred = lift_sequence(model, _encode(model, xy, conf, wh, focal)[0])
         total += float((pred - torch.as_tensor(targets[a:b])).norm(dim=-1).sum())
         count += (b - a) * targets.shape[1]
-    return 1000.0 * total / max(count, 1)
+        if trajectory is not None:
+            root = lift_sequence(trajectory, _encode(trajectory, xy, conf, wh, focal)[0])[:, 0]
+            truth = torch.as_tensor(pairs.kp3d[a:b][:, list(MID_HIP)].mean(1))
+            root_total += float((root - truth).norm(dim=-1).sum())
+    n_frames = max(int(pairs.starts[-1]), 1)
+    return 1000.0 * total / max(count, 1), (
+        1000.0 * root_total / n_frames if trajectory is not None else None
+    )
 
 
-def train_lifter(config: LifterTrainConfig, data: DataConfig, out: Path | None) -> LifterResult:
-    """Synthesise (cached) train and test pairs, train, evaluate on test, save to `out` if given."""
+def train_lifter(
+    config: LifterTrainConfig, data: DataConfig, out: Path | None, init_from: Path | None = None
+) -> LifterResult:
+    """Synthesise (cached) train and test pairs, train, evaluate on test, save to `out` if given.
+
+    init_from: continue from this checkpoint of ours (its network configuration must match).
+    """
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -202,11 +294,45 @@ def train_lifter(config: LifterTrainConfig, data: DataConfig, out: Path | None) 
         time.perf_counter() - clock,
     )  # fmt: skip
     model = TemporalLifter(config.lifter_config())
-    losses = fit_lifter(model, train_pairs, config)
-    test_mm = evaluate_lifter(model, test_pairs, config.noise, config.eval_synth_seed)
-    clean_mm = evaluate_lifter(model, test_pairs, None, config.eval_synth_seed)
+    trajectory = None
+    if config.trajectory:
+        traj_cfg = dataclasses.replace(config.lifter_config(), input_norm="person_focal")
+        trajectory = TrajectoryModel.for_lifter(traj_cfg)
+    if init_from is not None:
+        start, start_traj, _ = load_lifter_checkpoint(init_from)
+        if start.config != model.config:
+            raise ValueError(f"{init_from} was trained with {start.config}, not {model.config}")
+        model.load_state_dict(start.state_dict())
+        if trajectory is not None and start_traj is not None:
+            trajectory.load_state_dict(start_traj.state_dict())
+        log.info("lifter: continuing from %s", init_from)
+    unlabelled = None
+    if config.semi_supervised:
+        if trajectory is None:
+            raise ValueError("the semi-supervised loss needs the trajectory model (--trajectory)")
+        val_synth = dataclasses.replace(config.synth, seed=config.eval_synth_seed + 1, with_mirror=False)
+        unlabelled = load_or_synthesize(load_clipset("val", data), val_synth, data.cache, body)
+        data_hash = hash_of(data_hash, unlabelled.data_hash)
+
+    def snapshot(step: int) -> None:
+        if out is not None:
+            meta = TrainingMetadata(
+                seed=config.seed, train_config={**config.to_dict(), "steps": step}, data_hash=data_hash
+            )
+            path = out.with_name(out.stem + ".snapshot.pt")
+            save_lifter_checkpoint(path, model.eval(), trajectory.eval() if trajectory else None, meta)
+            model.train()
+            if trajectory is not None:
+                trajectory.train()
+            log.info("lifter: snapshot at step %d", step)
+
+    losses = fit_lifter(model, train_pairs, config, None, snapshot, trajectory, unlabelled)
+    test_mm, root_mm = evaluate_lifter(model, test_pairs, config.noise, config.eval_synth_seed, trajectory)
+    clean_mm, _ = evaluate_lifter(model, test_pairs, None, config.eval_synth_seed)
     seconds = time.perf_counter() - clock
     log.info("lifter: test MPJPE %.1f mm (noisy 2D), %.1f mm (exact 2D); %.0f s", test_mm, clean_mm, seconds)
+    if root_mm is not None:
+        log.info("trajectory: test root error %.1f mm (noisy 2D)", root_mm)
     if out is not None:
         per_epoch = max(int(train_pairs.starts[-1]) // (config.batch_size * config.chunk), 1)
         meta = TrainingMetadata(
@@ -216,11 +342,13 @@ def train_lifter(config: LifterTrainConfig, data: DataConfig, out: Path | None) 
                 "steps": len(losses),
                 "test_mpjpe_mm": test_mm,
                 "test_mpjpe_exact2d_mm": clean_mm,
+                "test_root_error_mm": root_mm,
+                "init_from": str(init_from) if init_from is not None else None,
                 "seconds": seconds,
             },
             data_hash=data_hash,
             epoch=int(math.ceil(len(losses) / per_epoch)),
         )
-        save_lifter_checkpoint(out, model.eval(), None, meta)
+        save_lifter_checkpoint(out, model.eval(), trajectory.eval() if trajectory else None, meta)
         log.info("wrote %s (%.1f MB)", out, Path(out).stat().st_size / 1e6)
     return LifterResult(model, test_mm, clean_mm, len(losses), seconds, data_hash)

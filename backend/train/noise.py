@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
+from backend.body.skeleton import KEYPOINT_NAMES, MEDIAPIPE_INDEX
+from backend.lift.inputs import encode_inputs
 
 _ARM = ("shoulder", "elbow", "wrist")
 _LEG = ("hip", "knee", "ankle", "big_toe", "small_toe", "heel")
@@ -31,6 +32,7 @@ def _pairs(parts: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
 
 ARM_PAIRS = _pairs(_ARM)
 LEG_PAIRS = _pairs(_LEG)
+NO_DETECTOR_KEYPOINTS: tuple[int, ...] = tuple(i for i, m in enumerate(MEDIAPIPE_INDEX) if m < 0)
 FLIP_INDEX: tuple[int, ...] = tuple(
     KEYPOINT_NAMES.index(n.replace("left_", "@").replace("right_", "left_").replace("@", "right_"))
     for n in KEYPOINT_NAMES
@@ -48,20 +50,8 @@ class NoiseConfig:
     frame_drop_rate: float = 0.01
     swap_rate: float = 0.01
     edge_margin_px: float = 0.0
-
-
-def normalize_screen(xy: torch.Tensor, image_wh: torch.Tensor) -> torch.Tensor:
-    """VideoPose3D's ``normalize_screen_coordinates``: pixels -> x in [-1, 1], y in [-h/w, h/w].
-
-    Args:
-        xy: (B, ..., 2) pixels; image_wh: (B, 2) width and height.
-    Returns:
-        (B, ..., 2) ``xy / w * 2 - [1, h / w]``.
-    """
-    shape = (xy.shape[0],) + (1,) * (xy.ndim - 2) + (2,)
-    w = image_wh[:, 0].reshape(shape[:-1] + (1,))
-    offset = torch.stack([torch.ones_like(image_wh[:, 0]), image_wh[:, 1] / image_wh[:, 0]], -1)
-    return xy / w * 2.0 - offset.reshape(shape)
+    absent: tuple[int, ...] = NO_DETECTOR_KEYPOINTS
+    """Keypoints the detector never reports (MediaPipe has no small toes): always missing."""
 
 
 def box_size(xy: torch.Tensor) -> torch.Tensor:
@@ -128,10 +118,26 @@ def add_detector_noise(
     wh = image_wh.float()[:, None, None, :]
     outside = ((xy < -m) | (xy > wh + m)).any(-1)
     drop |= outside
+    if config.absent:
+        drop[..., list(config.absent)] = True
     centre = xy.mean(-2, keepdim=True).expand_as(out)
     out = torch.where(drop[..., None], centre, out)
     conf = torch.where(drop, torch.zeros_like(conf), conf)
     return out, conf
+
+
+def observe(
+    xy: torch.Tensor, image_wh: torch.Tensor, config: NoiseConfig | None, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the detector reports for exact pixels (B, T, K, 2): (pixels, confidences (B, T, K)).
+
+    config None: the exact keypoints with confidence 1, except those the detector never reports (0).
+    """
+    if config is not None:
+        return add_detector_noise(xy, image_wh, config, gen)
+    conf = torch.ones(xy.shape[:-1])
+    conf[..., list(NO_DETECTOR_KEYPOINTS)] = 0.0
+    return xy.float(), conf
 
 
 def detector_inputs(
@@ -139,11 +145,9 @@ def detector_inputs(
     image_wh: torch.Tensor,
     config: NoiseConfig | None,
     gen: torch.Generator,
+    input_norm: str = "screen",
+    in_features: int = 3,
 ) -> torch.Tensor:
-    """Lifter inputs (B, T, K, 3): normalised noisy (x, y) and confidence; config None: exact, conf 1."""
-    if config is None:
-        conf = torch.ones(xy.shape[:-1])
-        noisy = xy.float()
-    else:
-        noisy, conf = add_detector_noise(xy, image_wh, config, gen)
-    return torch.cat([normalize_screen(noisy, image_wh.float()), conf[..., None]], dim=-1)
+    """Lifter inputs (B, T, K', in_features) from exact pixels (B, T, K, 2): `observe`, then `encode_inputs`."""
+    noisy, conf = observe(xy, image_wh, config, gen)
+    return encode_inputs(noisy, conf, image_wh.float(), input_norm, in_features)

@@ -1,0 +1,114 @@
+"""Accuracy metrics of keypoint sequences (pure numpy; units are those of the inputs).
+
+Every function returns per-frame values so that callers choose which frames count; frames to
+skip are masked by the caller (or by ``valid`` where the metric spans several frames).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from backend.body.skeleton import KEYPOINT_NAMES
+
+MID_HIP: tuple[int, int] = (KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip"))
+
+
+def root_relative(points: np.ndarray, root: Sequence[int] = MID_HIP) -> np.ndarray:
+    """(T, K, 3) points minus the mean of the `root` keypoints (mid-hip by default), (T, K, 3)."""
+    points = np.asarray(points, dtype=np.float64)
+    return points - points[:, list(root)].mean(axis=1, keepdims=True)
+
+
+def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-frame similarity transform (rotation, uniform scale, translation) of `pred` onto `gt`.
+
+    Args:
+        pred, gt: (T, K, 3) corresponding points.
+    Returns:
+        (T, K, 3) `pred` aligned to `gt` in the least-squares sense (Umeyama, no reflection).
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    mu_p, mu_g = pred.mean(1, keepdims=True), gt.mean(1, keepdims=True)
+    p, g = pred - mu_p, gt - mu_g
+    cov = np.einsum("tki,tkj->tij", g, p)  # (T, 3, 3), sum over k of g p^T
+    u, s, vt = np.linalg.svd(cov)
+    sign = np.sign(np.linalg.det(u @ vt))
+    d = np.ones_like(s)
+    d[:, -1] = sign
+    rot = u @ (d[:, :, None] * vt)  # (T, 3, 3): g ~ scale * rot @ p
+    var_p = (p**2).sum(axis=(1, 2))
+    scale = (s * d).sum(1) / np.maximum(var_p, 1e-12)
+    return scale[:, None, None] * np.einsum("tij,tkj->tki", rot, p) + mu_g
+
+
+def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Procrustes-aligned mean per-joint position error per frame.
+
+    Args:
+        pred, gt: (T, K, 3).
+    Returns:
+        (T,) mean over K of the distance between the aligned prediction and the ground truth.
+    """
+    aligned = procrustes_align(pred, gt)
+    return np.linalg.norm(aligned - np.asarray(gt, dtype=np.float64), axis=-1).mean(-1)
+
+
+def mpjpe_root_aligned(pred: np.ndarray, gt: np.ndarray, root: Sequence[int] = MID_HIP) -> np.ndarray:
+    """Mean per-joint position error per frame after subtracting each sequence's root point.
+
+    Args:
+        pred, gt: (T, K, 3); root: keypoint indices averaged into the root (mid-hip by default).
+    Returns:
+        (T,) mean over K of ``|(pred - pred_root) - (gt - gt_root)|``.
+    """
+    diff = root_relative(pred, root) - root_relative(gt, root)
+    return np.linalg.norm(diff, axis=-1).mean(-1)
+
+
+def accel_error(
+    pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None, root: Sequence[int] = MID_HIP
+) -> np.ndarray:
+    """Acceleration error of root-relative points per interior frame.
+
+    The acceleration of frame t is the second difference ``x[t+1] - 2 x[t] + x[t-1]`` (units
+    per frame^2); the error is the mean over K of ``|acc_pred - acc_gt|``.
+
+    Args:
+        pred, gt: (T, K, 3); valid: optional (T,) bool, frames that may be used.
+        root: keypoint indices averaged into the root (mid-hip by default).
+    Returns:
+        (T - 2,) errors for frames 1..T-2; NaN where frames t-1, t, t+1 are not all valid.
+    """
+    rel_p, rel_g = root_relative(pred, root), root_relative(gt, root)
+    if len(rel_p) < 3:
+        return np.zeros(0)
+    acc_p = rel_p[2:] - 2.0 * rel_p[1:-1] + rel_p[:-2]
+    acc_g = rel_g[2:] - 2.0 * rel_g[1:-1] + rel_g[:-2]
+    err = np.linalg.norm(acc_p - acc_g, axis=-1).mean(-1)
+    if valid is not None:
+        v = np.asarray(valid, dtype=bool)
+        err = np.where(v[2:] & v[1:-1] & v[:-2], err, np.nan)
+    return err
+
+
+def project_points(points: np.ndarray, intrinsics: np.ndarray, min_depth: float = 1e-3) -> np.ndarray:
+    """Pinhole projection of camera-frame points (..., 3) with a (3, 3) matrix to pixels (..., 2)."""
+    points = np.asarray(points, dtype=np.float64)
+    k = np.asarray(intrinsics, dtype=np.float64)
+    z = np.maximum(points[..., 2:3], min_depth)
+    return points[..., :2] / z * np.array([k[0, 0], k[1, 1]]) + k[:2, 2]
+
+
+def reprojection_error(pred_2d: np.ndarray, gt_2d: np.ndarray) -> np.ndarray:
+    """Mean 2D distance per frame.
+
+    Args:
+        pred_2d, gt_2d: (T, K, 2) pixels.
+    Returns:
+        (T,) mean over K of the pixel distance.
+    """
+    diff = np.asarray(pred_2d, dtype=np.float64) - np.asarray(gt_2d, dtype=np.float64)
+    return np.linalg.norm(diff, axis=-1).mean(-1)

@@ -1,0 +1,59 @@
+"""The learned models an estimate run uses (lifter, pose prior), loaded once up front."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.body.vposer import VPoser, load_vposer
+from backend.config import LiftConfig
+from backend.errors import BadInput
+from backend.lift.base import Lifter
+from backend.lift.learned import LearnedLifter, load_default_lifter
+from backend.lift.mediapipe_baseline import MediaPipeBaselineLifter
+from backend.lift.videopose import TemporalLifter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRIOR = Path(__file__).resolve().parent / "weights" / "vposer_anny.pt"
+
+
+@dataclass
+class Models:
+    """lifter: the temporal network, or None for the MediaPipe baseline; prior: None for L2 only."""
+
+    lifter: TemporalLifter | None
+    prior: VPoser | None
+
+
+def load_prior(path: Path | None) -> VPoser:
+    """Our prior or an official VPoser v2 checkpoint; errors name the file and the remedy."""
+    path = Path(path) if path is not None else DEFAULT_PRIOR
+    if not path.exists():
+        raise BadInput(
+            f"pose prior weights not found at {path}. The default ships with the package "
+            "(backend/weights/vposer_anny.pt); reinstall it, pass --vposer FILE, or use --prior none."
+        )
+    prior = load_vposer(path)
+    if prior.config.num_joints != 21:
+        raise BadInput(f"{path} is a pose prior over {prior.config.num_joints} joints; the fit needs 21 body joints.")
+    return prior
+
+
+def load_models(config: LiftConfig) -> Models:
+    """Load what `config` asks for. Raises BadInput for missing or unusable files."""
+    lifter = None
+    if config.method == "videopose":
+        lifter = load_default_lifter(Path(config.weights) if config.weights else None)
+    prior = None
+    if config.prior == "vposer":
+        prior = load_prior(Path(config.prior_weights) if config.prior_weights else None)
+    return Models(lifter, prior)
+
+
+def make_lifter(models: Models, image_wh: tuple[int, int]) -> Lifter:
+    """The lift-stage implementation for a clip of size `image_wh`."""
+    if models.lifter is None:
+        return MediaPipeBaselineLifter()
+    return LearnedLifter(models.lifter, image_wh)
