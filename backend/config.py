@@ -71,11 +71,11 @@ class FitConfig:
     gm_sigma_px: float = 40.0
     """Geman-McClure scale for 2D residuals, in pixels at a 1000-pixel image height."""
     w_2d: float = 1.0
-    w_3d: float = 20000.0
+    w_3d: float = 5000.0
     sigma_3d: float = 0.3
     """Geman-McClure scale of the 3D term, metres."""
     w_pose: float = 2.0
-    w_prior: float = 0.05
+    w_prior: float = 2.0
     """Weight of the VPoser latent-norm pose prior (used when the fitter is given a prior)."""
     w_limits: float = 200.0
     w_shape: float = 1.0

@@ -1,4 +1,4 @@
-"""``python -m backend bench accuracy``: argument parsing and dispatch (no heavy imports)."""
+"""``python -m backend bench accuracy|collision``: argument parsing and dispatch (no heavy imports)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
-    """Add the ``bench`` command (with its ``accuracy`` sub-command) to a sub-parser set."""
+    """Add the ``bench`` command (with its ``accuracy`` and ``collision`` sub-commands) to a sub-parser set."""
     bench = sub.add_parser("bench", help="benchmarks against exact ground truth")
     kinds = bench.add_subparsers(dest="bench", required=True)
     acc = kinds.add_parser(
@@ -32,14 +32,40 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     )
     acc.add_argument("--keep-motions", type=Path, default=None, help="keep the motion files in this folder")
     acc.add_argument("--verbose", action="store_true")
+    col = kinds.add_parser(
+        "collision",
+        help="fit the rendered clips with the self-collision term off and on, measure the fitted meshes",
+    )
+    col.add_argument("--subset", choices=["ci", "full"], default="ci", help="ci: one small case; full: all")
+    col.add_argument("--cases", type=int, default=None, help="run only the first N cases of the subset")
+    col.add_argument("--out", type=Path, default=None, help="JSON report (default: none, table in the log)")
+    col.add_argument(
+        "--w-collision",
+        type=float,
+        nargs="+",
+        default=None,
+        help="weights of the 'on' fits (default: FitConfig's)",
+    )
+    col.add_argument(
+        "--cache-dir", type=Path, default=None, help="rendered clips (default: ~/.cache/video2anim/bench)"
+    )
+    col.add_argument("--verbose", action="store_true")
 
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the chosen bench; returns the exit code (0)."""
-    from backend.bench.accuracy import BenchConfig, run_accuracy
-
     if args.cases is not None and args.cases < 1:
         raise BadInput("--cases must be at least 1.")
+    if args.bench == "collision":
+        from backend.bench.collision import CollisionBenchConfig, run_collision
+
+        if args.w_collision is not None and min(args.w_collision) <= 0:
+            raise BadInput("--w-collision weights must be positive.")
+        weights = tuple(args.w_collision) if args.w_collision is not None else ()
+        run_collision(CollisionBenchConfig(args.subset, args.cases, weights, args.cache_dir), args.out)
+        return 0
+    from backend.bench.accuracy import BenchConfig, run_accuracy
+
     config = BenchConfig(
         subset=args.subset,
         max_cases=args.cases,

@@ -215,7 +215,8 @@ class TemporalFitter:
                 * cfg.w_smooth_rot
                 * losses.smoothness(torch.cat([orient[:, None], pose_m], 1).flatten(1), dt),
                 "pose": cfg.w_pose * losses.pose_l2(params.body_pose),
-                "prior": self._prior_term(params.body_pose),
+                # The global stage does not move the body pose: its prior term would be a constant.
+                "prior": self._prior_term(params.body_pose) if stage != "global" else params.body_pose.new_zeros(()),
                 "limits": cfg.w_limits * losses.hinge_limits(params.body_pose, *limits),
                 "shape": cfg.w_shape * losses.shape_prior(params.shape_logits),
                 **part_terms,
