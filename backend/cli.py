@@ -133,9 +133,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     est.add_argument(
         "--collision",
-        choices=["auto", "on", "off"],
+        choices=["auto", "on", "off", "mesh"],
         default="auto",
-        help="self-collision penalty of the fit (auto: on for the SMPL family, off for Anny)",
+        help="self-collision penalty of the fit: on = capsules on the skeleton; mesh = capsules and a "
+        "last stage with the mesh term (triangle pairs, SMPLify-X style); auto = on for the SMPL family, "
+        "off for Anny",
     )
     est.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     est.add_argument("--preset", choices=PRESETS, default="balanced")

@@ -102,10 +102,15 @@ class FitConfig:
     """L2 prior on the expression coefficients."""
     w_smooth_parts: float = 3.0
     """Temporal smoothness of the hand, jaw and expression parameters."""
-    collision: Literal["auto", "on", "off"] = "auto"
-    """Capsule self-collision penalty: "auto" = on for the SMPL family, off for Anny."""
+    collision: Literal["auto", "on", "off", "mesh"] = "auto"
+    """Self-collision: "on" = the capsule proxy in every stage after the first; "mesh" = that plus a
+    last stage with the mesh term (``mesh_term``); "auto" = "on" for the SMPL family, off for Anny."""
     w_collision: float = 1.0e4
-    """Weight of the collision penalty (squared capsule overlaps, metres^2, summed over pairs)."""
+    """Weight of the capsule penalty (squared capsule overlaps, metres^2, summed over pairs)."""
+    w_mesh_collision: float = 1.0e3
+    """Weight of the mesh term (cone-field penalties, metres^2, summed over pairs, mean over frames)."""
+    iters_collision: int = 40
+    """Iterations of the mesh collision stage (``collision="mesh"``)."""
     rel_tol: float = 1.0e-5
     """Stop a stage when the loss improves by less than this fraction over 10 iterations."""
 

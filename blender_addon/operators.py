@@ -66,9 +66,12 @@ class VIDEO2ANIM_OT_estimate(bpy.types.Operator):
     def _start(self, context: bpy.types.Context) -> BackendJob | None:
         settings = _settings(context)
         prefs = preferences.get(context)
-        options, problem = settings.job_options(
-            prefs.device if prefs else "auto", prefs.vposer_path if prefs else ""
-        )
+        if prefs is None:
+            options, problem = settings.job_options("auto")
+        else:
+            options, problem = settings.job_options(
+                prefs.device, prefs.vposer_path, prefs.body_model, prefs.smpl_folder, prefs.smpl_gender
+            )
         paths = preferences.backend_paths(prefs)
         problem = problem or paths.problem
         if options is None or paths.python is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bpy
 
+from . import preferences
 from .operators import (
     VIDEO2ANIM_OT_cancel,
     VIDEO2ANIM_OT_estimate,
@@ -45,6 +46,9 @@ class VIDEO2ANIM_PT_estimate(bpy.types.Panel):
         col.prop(settings, "preview")
         col.prop(settings, "ground_plane")
         col.prop(settings, "output_dir")
+        prefs = preferences.get(context)
+        body = dict((key, name) for key, name, _ in preferences.BODIES)[prefs.body_model if prefs else "anny"]
+        col.label(text=f"Body model: {body} (add-on preferences)", icon="ARMATURE_DATA")
 
         _draw_status(layout, settings)
         layout.separator()

@@ -26,7 +26,13 @@ DEVICES = [
     ("cpu", "CPU", "Always the CPU"),
     ("cuda", "CUDA", "An NVIDIA GPU (needs a CUDA build of PyTorch)"),
 ]
-BODIES = [("anny", "Anny", "Open body model (Apache-2.0 code, CC0 assets); no files needed")]
+BODIES = [
+    ("anny", "Anny", "Open body model (Apache-2.0 code, CC0 assets); no files needed"),
+    ("smpl", "SMPL", "Your own SMPL model files (smpl.is.tue.mpg.de)"),
+    ("smplh", "SMPL-H", "Your own SMPL+H model files, with hands (mano.is.tue.mpg.de)"),
+    ("smplx", "SMPL-X", "Your own SMPL-X model files, with hands and face (smpl-x.is.tue.mpg.de)"),
+]
+GENDERS = [(g, g.capitalize(), f"The {g} model file") for g in ("neutral", "male", "female")]
 _LOG_LINES = 12
 
 
@@ -179,9 +185,10 @@ class Video2AnimPreferences(bpy.types.AddonPreferences):
     body_model: bpy.props.EnumProperty(name="Body Model", items=BODIES, default="anny")
     smpl_folder: bpy.props.StringProperty(
         name="SMPL Files",
-        description="Folder of your own SMPL / SMPL-X model files (for those body models; coming later)",
+        description="Folder of your own SMPL / SMPL-H / SMPL-X model files (.npz or .pkl)",
         subtype="DIR_PATH",
     )
+    smpl_gender: bpy.props.EnumProperty(name="Gender", items=GENDERS, default="neutral")
     vposer_path: bpy.props.StringProperty(
         name="VPoser Checkpoint",
         description="Optional official VPoser checkpoint to use as the pose prior instead of the bundled one",
@@ -214,6 +221,7 @@ class Video2AnimPreferences(bpy.types.AddonPreferences):
         sub = col.column()
         sub.active = self.body_model != "anny"
         sub.prop(self, "smpl_folder")
+        sub.prop(self, "smpl_gender")
         col.prop(self, "vposer_path")
         col.prop(self, "device")
 

@@ -113,8 +113,11 @@ class Video2AnimSettings(bpy.types.PropertyGroup):
             return None, f"The video {path} does not exist."
         return path, bpy.path.clean_name(Path(name).stem)
 
-    def job_options(self, device: str, vposer: str = "") -> tuple[JobOptions | None, str]:
-        """The backend options for these settings, or (None, what to fix)."""
+    def job_options(
+        self, device: str, vposer: str = "", body: str = "anny", model_path: str = "", gender: str = "neutral"
+    ) -> tuple[JobOptions | None, str]:
+        """The backend options for these settings and the add-on preferences' device, prior and body
+        model (``model_path``: the SMPL-family files' folder), or (None, what to fix)."""
         video, name = self.video()
         if video is None:
             return None, name
@@ -135,6 +138,9 @@ class Video2AnimSettings(bpy.types.PropertyGroup):
             vposer=Path(bpy.path.abspath(vposer)) if vposer else None,
             hands=self.hands,
             face=self.face,
+            body=body,
+            model_path=Path(bpy.path.abspath(model_path)) if model_path else None,
+            gender=gender,
         )
         problems = options.problems()
         return (None, " ".join(problems)) if problems else (options, "")

@@ -7,12 +7,10 @@ import torch
 
 from backend.bench.collision import (
     MIN_PAIRS,
+    CollisionBenchConfig,
     FrameMeasures,
     intrusion_depth,
     measure,
-    mesh_parts,
-    pose_pairs,
-    segment_adjacency,
     signed_distance,
     summarise,
     table,
@@ -20,6 +18,7 @@ from backend.bench.collision import (
     vertex_normals,
 )
 from backend.fit.capsules import SEGMENTS
+from backend.fit.mesh_parts import mesh_parts, pose_pairs, segment_adjacency
 
 
 def grid_box(lo: tuple[float, ...], hi: tuple[float, ...], n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,5 +158,14 @@ def test_summarise_and_table() -> None:
     assert "pa_mpjpe_mm" not in res["truth"] and res["on w=10000"]["term_ms_per_frame_whole_fit_cpu"] == 150.0
     text = table([("c", res)], ["off", "on w=10000"])
     assert (
-        "| c | 10000 | 50% / 50% | 10.0 / 10.0 | 45.0 / 45.0 | 1.000 / 1.000 | 0.5000 | 50% / 10.0 |" in text
+        "| c | on w=10000 | 50% / 50% | 10.0 / 10.0 | 45.0 / 45.0 | 1.000 / 1.000 | 0.5000 | 50% / 10.0 |" in text
     )
+
+
+def test_run_labels_map_to_fit_settings() -> None:
+    config = CollisionBenchConfig(weights=(1e3,), mesh_weights=(1e4, 1e5))
+    assert config.labels() == ["off", "on w=1000", "mesh w=10000", "mesh w=100000"]
+    off, on, mesh = (config.fit_config(label) for label in ("off", "on w=1000", "mesh w=100000"))
+    assert off.collision == "off"
+    assert (on.collision, on.w_collision) == ("on", 1000.0)
+    assert (mesh.collision, mesh.w_mesh_collision) == ("mesh", 100000.0)

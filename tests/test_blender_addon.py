@@ -345,6 +345,25 @@ def test_estimate_operator_explains_a_missing_video(enabled) -> None:
         bpy.ops.video2anim.estimate()
 
 
+def test_estimate_operator_takes_the_body_model_from_the_preferences(enabled, tmp_path) -> None:
+    settings = bpy.context.scene.video2anim
+    settings.source, settings.filepath = "FILE", str(_video(tmp_path, "clip.mp4", "GOOD"))
+    enabled.body_model, enabled.smpl_folder, enabled.smpl_gender = "smplx", "", "female"
+    try:
+        with pytest.raises(RuntimeError, match="SMPLX body needs your own model files"):
+            bpy.ops.video2anim.estimate()
+        enabled.smpl_folder = str(tmp_path)
+        options, problem = settings.job_options(
+            enabled.device, "", enabled.body_model, enabled.smpl_folder, enabled.smpl_gender
+        )
+        assert problem == "" and options is not None
+        argv = options.argv(Path(sys.executable))
+        assert argv[argv.index("--body") + 1] == "smplx" and argv[argv.index("--gender") + 1] == "female"
+        assert Path(argv[argv.index("--model-path") + 1]) == tmp_path
+    finally:
+        enabled.body_model, enabled.smpl_folder, enabled.smpl_gender = "anny", "", "neutral"
+
+
 def test_a_file_saved_during_a_run_opens_idle(enabled, tmp_path) -> None:
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.context.scene.video2anim.status = "RUNNING"

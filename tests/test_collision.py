@@ -130,3 +130,18 @@ def test_mesh_term_removes_penetration() -> None:
     assert len(find_colliding_pairs(x, faces, use_warp=False)) == 0
     assert float(x[arm, 2].min()) > -1e-3
     torch.testing.assert_close(x[~arm], verts[~arm])
+
+
+def test_broad_phase_group_filter_matches_torch() -> None:
+    """Part groups filtered inside the warp kernel give the torch path's filtered candidates."""
+    gen = torch.Generator().manual_seed(3)
+    verts = torch.rand(200, 3, generator=gen)
+    faces = torch.randint(0, 200, (300, 3), generator=gen)
+    groups = torch.randint(0, 4, (300,), generator=gen)
+    ignore = torch.eye(4, dtype=torch.bool)
+    ignore[0, 1] = ignore[1, 0] = True
+    kept = candidate_pairs_torch(verts, faces)
+    kept = kept[~ignore[groups[kept[:, 0]], groups[kept[:, 1]]]]
+    warp = candidate_pairs_warp(verts, faces, 0.0, groups, ignore)
+    assert {tuple(p) for p in warp.tolist()} == {tuple(p) for p in kept.tolist()} and len(kept) > 0
+    assert len(warp) < len(candidate_pairs_warp(verts, faces))

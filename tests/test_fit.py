@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -107,3 +108,51 @@ def test_fit_with_the_shipped_pose_prior(anny_body) -> None:
     rel_gt = kp - 0.5 * (kp[:, LH : LH + 1] + kp[:, RH : RH + 1])
     assert 1000 * np.linalg.norm(rel - rel_gt, axis=-1).mean() < 30.0
     assert np.median(np.linalg.norm(result.projected - px, axis=-1)) < 3.0
+
+
+def test_mesh_collision_stage_pushes_an_arm_out_of_the_body(anny_body) -> None:
+    """Observations of a forearm folded into the chest: with ``collision="mesh"`` the last stage
+    removes most colliding triangle pairs that the plain fit reproduces, and stays near the 2D."""
+    from backend.fit.mesh_parts import body_mesh_parts, pose_pairs
+
+    t = 3
+    rest = anny_body.rest_state(torch.tensor([0.5, 0.5, 0.5, 0.5, 0.6, 0.5]))
+    pose = torch.zeros(t, 21, 3)
+    pose[:, 15, 2], pose[:, 16, 2] = -1.2, 1.2  # arms down ...
+    pose[:, 15, 1], pose[:, 17, 1] = -1.4, -2.5  # ... the left one forward, forearm folded into the chest
+    orient = roma.rotvec_to_rotmat(torch.tensor([math.pi, 0.0, 0.0])).repeat(t, 1, 1)
+    transl = torch.tensor([0.0, 0.1, 4.0]).repeat(t, 1)
+    k = torch.tensor([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
+    with torch.no_grad():
+        kp = anny_body.keypoints(
+            anny_body.bone_transforms(anny_body.native_deltas(orient, roma.rotvec_to_rotmat(pose), transl), rest),
+            rest,
+        )
+    px = project(kp, k)
+    inputs = FitInputs(
+        kp2d=px.numpy(), conf2d=np.full((t, len(KEYPOINT_NAMES)), 0.9),
+        lifted=root_relative(kp, LH, RH).numpy(), conf3d=np.ones((t, len(KEYPOINT_NAMES))),
+        times=np.arange(t) / 30.0, intrinsics=k.numpy(), image_height=720,
+    )  # fmt: skip
+    base = FitConfig(iters_global=20, iters_pose3d=40, iters_body=60, iters_all=0, fit_shape=False)
+    pairs, results = {}, {}
+    for mode in ("off", "mesh"):
+        cfg = dataclasses.replace(base, collision=mode, iters_collision=60, w_mesh_collision=1.0e4)
+        res = TemporalFitter(anny_body, cfg, torch.device("cpu")).fit(inputs, lambda e: None, lambda: False)
+        shape = torch.as_tensor(res.phenotypes)
+        fit_rest = anny_body.rest_state(shape)
+        deltas = anny_body.native_deltas(
+            roma.rotvec_to_rotmat(torch.as_tensor(res.global_orient)),
+            roma.rotvec_to_rotmat(torch.as_tensor(res.body_pose)),
+            torch.as_tensor(res.transl),
+        )
+        with torch.no_grad():
+            verts = anny_body.vertices(anny_body.bone_transforms(deltas, fit_rest), fit_rest)
+        pairs[mode] = len(pose_pairs(verts, body_mesh_parts(anny_body, fit_rest)))
+        results[mode] = res
+    assert list(results["mesh"].stats["stages"])[-1] == "collision"
+    assert results["mesh"].stats["stages"]["collision"]["mesh"]["pairs_first"] > 50
+    assert pairs["off"] > 50, pairs  # the plain fit follows the observations into the chest
+    assert pairs["mesh"] < 0.3 * pairs["off"], (pairs, results["mesh"].stats["stages"]["collision"])
+    err = np.linalg.norm(results["mesh"].projected - px.numpy(), axis=-1)
+    assert np.median(err) < 5.0, np.median(err)  # only the arm moves, and not far

@@ -47,6 +47,13 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         help="weights of the 'on' fits (default: FitConfig's)",
     )
     col.add_argument(
+        "--w-mesh-collision",
+        type=float,
+        nargs="+",
+        default=None,
+        help="weights of the 'mesh' fits: capsules plus the mesh collision stage (default: FitConfig's)",
+    )
+    col.add_argument(
         "--cache-dir", type=Path, default=None, help="rendered clips (default: ~/.cache/video2anim/bench)"
     )
     col.add_argument("--verbose", action="store_true")
@@ -61,8 +68,12 @@ def run_bench(args: argparse.Namespace) -> int:
 
         if args.w_collision is not None and min(args.w_collision) <= 0:
             raise BadInput("--w-collision weights must be positive.")
+        if args.w_mesh_collision is not None and min(args.w_mesh_collision) <= 0:
+            raise BadInput("--w-mesh-collision weights must be positive.")
         weights = tuple(args.w_collision) if args.w_collision is not None else ()
-        run_collision(CollisionBenchConfig(args.subset, args.cases, weights, args.cache_dir), args.out)
+        mesh_weights = tuple(args.w_mesh_collision) if args.w_mesh_collision is not None else ()
+        config = CollisionBenchConfig(args.subset, args.cases, weights, args.cache_dir, mesh_weights)
+        run_collision(config, args.out)
         return 0
     from backend.bench.accuracy import BenchConfig, run_accuracy
 

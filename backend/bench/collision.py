@@ -37,9 +37,9 @@ from backend.bench import metrics
 from backend.bench.accuracy import EVAL_KEYPOINTS, _json_default
 from backend.bench.cases import BenchCase, cases_for, phenotype_vector, pose_case
 from backend.config import EstimateConfig, FitConfig, LiftConfig
-from backend.fit.capsules import _POINTS, SEGMENTS, KeypointCapsules, with_virtual_points
+from backend.fit.capsules import SEGMENTS, KeypointCapsules
 from backend.fit.collision import penetration_depth
-from backend.fit.collision_mesh import drop_pairs, find_colliding_pairs
+from backend.fit.mesh_parts import MeshParts, body_mesh_parts, pose_pairs
 from backend.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -54,50 +54,6 @@ ALIGN, NEAR = 0.7, 0.015
 
 
 # ---------------------------------------------------------------------------- mesh measurement
-@dataclass(frozen=True)
-class MeshParts:
-    """What the measurement needs to know about a mesh, whatever its pose.
-
-    faces: (F, 3) long; vertex_part: (V,) long part labels, -1 for vertices never measured;
-    face_part: (F,) long, the majority label of its corners (-1 if any corner is -1);
-    adjacent: (S, S) bool, True for part pairs whose contact is not counted (a part with itself and
-    with the parts it shares a joint with); edges: (E, 2) long, both directions;
-    rest_pairs: (R, 2) long triangle pairs that intersect at rest.
-    """
-
-    faces: torch.Tensor
-    vertex_part: torch.Tensor
-    face_part: torch.Tensor
-    adjacent: torch.Tensor
-    edges: torch.Tensor
-    rest_pairs: torch.Tensor
-
-
-def mesh_parts(
-    faces: torch.Tensor, part: torch.Tensor, adjacent: torch.Tensor, rest: list[torch.Tensor]
-) -> MeshParts:
-    """`MeshParts` of a mesh; part: (V,) labels; rest: (V, 3) poses whose intersections don't count."""
-    faces = faces.long()
-    corner = part[faces]
-    face_part = torch.where((corner < 0).any(1), torch.full_like(corner[:, 0], -1), corner.mode(dim=1).values)
-    e = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = torch.unique(torch.cat([e, e.flip(1)]), dim=0)
-    rest_pairs = torch.cat(
-        [find_colliding_pairs(v, faces)[:, 1:] for v in rest] or [torch.empty(0, 2).long()]
-    )
-    return MeshParts(faces, part.long(), face_part, adjacent.bool(), edges, rest_pairs)
-
-
-def pose_pairs(vertices: torch.Tensor, parts: MeshParts) -> torch.Tensor:
-    """Pose-caused colliding pairs (P, 3) (frame, triangle i, triangle j) of meshes (T, V, 3):
-    rest pairs dropped, only between measured parts that are not `MeshParts.adjacent`."""
-    pairs = drop_pairs(find_colliding_pairs(vertices, parts.faces), parts.rest_pairs, len(parts.faces))
-    fi, fj = parts.face_part[pairs[:, 1]], parts.face_part[pairs[:, 2]]
-    keep = (fi >= 0) & (fj >= 0)
-    keep[keep.clone()] &= ~parts.adjacent[fi[keep], fj[keep]]
-    return pairs[keep]
-
-
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Area-weighted unit vertex normals (V, 3) of a mesh (V, 3) with faces (F, 3) (winding = outward)."""
     tri = vertices[faces]
@@ -212,46 +168,14 @@ def measure(vertices: torch.Tensor, parts: MeshParts, chunk: int = 16) -> FrameM
 
 
 # ---------------------------------------------------------------------------- Anny
-def segment_adjacency() -> torch.Tensor:
-    """(S, S) bool over `capsules.SEGMENTS`: True where two segments are the same or share a point."""
-    seg = [set(s) for s in SEGMENTS]
-    return torch.tensor([[bool(a & b) for b in seg] for a in seg])
-
-
-def nearest_segment(vertices: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """(V,) index of the `SEGMENTS` segment nearest to each vertex (V, 3); points: (K + 2, 3) keypoints
-    with neck and pelvis (``capsules.with_virtual_points``)."""
-    idx = torch.tensor([(_POINTS.index(a), _POINTS.index(b)) for a, b in SEGMENTS], device=points.device)
-    p, d = points[idx[:, 0]], points[idx[:, 1]] - points[idx[:, 0]]
-    t = (((vertices[:, None] - p[None]) * d[None]).sum(-1) / (d * d).sum(-1).clamp_min(1e-12)).clamp(0, 1)
-    return (vertices[:, None] - (p[None] + t[..., None] * d[None])).norm(dim=-1).argmin(dim=1)
-
-
-def main_component(faces: torch.Tensor, n_vertices: int) -> torch.Tensor:
-    """(V,) bool: the vertices of the mesh's largest connected component (Anny's skin)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    f = faces.cpu().numpy()
-    rows, cols = f.reshape(-1), f[:, [1, 2, 0]].reshape(-1)
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, n_vertices))
-    _, label = connected_components(graph, directed=False)
-    return torch.as_tensor(label == np.bincount(label).argmax())
-
-
 def anny_parts(body, phenotypes: np.ndarray) -> tuple[MeshParts, KeypointCapsules]:  # noqa: ANN001
     """`MeshParts` of Anny with phenotypes (P,), and the fit's collision capsules for that shape."""
     with torch.no_grad():
         rest = body.rest_state(torch.as_tensor(phenotypes, dtype=torch.float32))
         eye, zeros = torch.eye(3), torch.zeros(1, 3)
         canonical = body.bone_transforms(body.native_deltas(eye[None], eye.repeat(1, 21, 1, 1), zeros), rest)
-        own = body.bone_transforms(torch.eye(4).repeat(1, body.n_bones, 1, 1), rest)  # Anny's own zero pose
         zero, kp = body.vertices(canonical, rest)[0], body.keypoints(canonical, rest)[0]
-        native = body.vertices(own, rest)[0]
-    part = nearest_segment(zero, with_virtual_points(kp))
-    part[~main_component(body.faces, len(zero))] = -1
-    parts = mesh_parts(body.faces, part, segment_adjacency(), [zero, native])
-    return parts, KeypointCapsules.build(kp, zero)
+    return body_mesh_parts(body, rest), KeypointCapsules.build(kp, zero)
 
 
 def fit_vertices(body, fit, chunk: int = 32) -> torch.Tensor:  # noqa: ANN001 - AnnyBody, FitResult
@@ -283,24 +207,77 @@ def term_seconds(capsules: KeypointCapsules, keypoints: np.ndarray, weight: floa
     return float(np.median(times[1:]))
 
 
+def mesh_term_seconds(body, fit, device: str) -> float:  # noqa: ANN001 - AnnyBody, FitResult
+    """Seconds of one evaluation of the mesh term (forward + backward) on a fitted clip, plus one
+    search over all frames amortised over ``MeshTermConfig.search_every`` evaluations."""
+    from backend.fit.mesh_term import MeshCollisionTerm, MeshTermConfig
+
+    dev = torch.device(device)
+    as_t = lambda x: torch.as_tensor(x, dtype=torch.float32, device=dev)  # noqa: E731
+    body = body.to(dev)
+    with torch.no_grad():
+        rest = body.rest_state(as_t(fit.phenotypes))
+    orient = roma.rotvec_to_rotmat(as_t(fit.global_orient))
+    pose = as_t(fit.body_pose).requires_grad_(True)
+    transl = as_t(fit.transl)
+    config = MeshTermConfig(search_every=10**9)
+    term = MeshCollisionTerm(body, rest, body_mesh_parts(body, rest), len(orient), config)
+
+    def transforms(idx: torch.Tensor) -> torch.Tensor:
+        deltas = body.native_deltas(orient[idx], roma.rotvec_to_rotmat(pose[idx]), transl[idx])
+        return body.bone_transforms(deltas, rest)
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    term.search(transforms)
+    sync()
+    search_s = time.perf_counter() - start
+    term.evaluations = 1  # searched already
+    times = []
+    for _ in range(TIMING_REPEATS + 1):  # the first run warms up
+        pose.grad = None
+        sync()
+        start = time.perf_counter()
+        term.penalty(transforms).backward()
+        sync()
+        times.append(time.perf_counter() - start)
+    body.to("cpu")
+    return float(np.median(times[1:])) + search_s / MeshTermConfig().search_every
+
+
 # ---------------------------------------------------------------------------- the bench
 PART_NAMES = [f"{a}-{b}" for a, b in SEGMENTS]
 
 
 @dataclass(frozen=True)
 class CollisionBenchConfig:
-    """Cases (subset, first N) and the collision weights of the "on" fits (empty: FitConfig's)."""
+    """Cases (subset, first N), the capsule weights of the "on" fits (empty: FitConfig's) and the
+    mesh-term weights of the "mesh" fits (capsules at FitConfig's weight plus the mesh stage;
+    empty: FitConfig's)."""
 
     subset: str = "ci"
     max_cases: int | None = None
     weights: tuple[float, ...] = ()
     cache_dir: Path | None = None
+    mesh_weights: tuple[float, ...] = ()
 
     def cases(self) -> tuple[BenchCase, ...]:
         return cases_for(self.subset)[: self.max_cases]
 
     def labels(self) -> list[str]:
-        return ["off", *(f"on w={w:g}" for w in self.weights or (FitConfig().w_collision,))]
+        return ["off", *(f"on w={w:g}" for w in self.weights or (FitConfig().w_collision,)),
+                *(f"mesh w={w:g}" for w in self.mesh_weights or (FitConfig().w_mesh_collision,))]  # fmt: skip
+
+    @staticmethod
+    def fit_config(label: str) -> FitConfig:
+        """The fit settings of a run label ("off", "on w=W" or "mesh w=W")."""
+        mode, _, weight = label.partition(" w=")
+        if mode == "on":
+            return dataclasses.replace(FitConfig(), collision="on", w_collision=float(weight))
+        if mode == "mesh":
+            return dataclasses.replace(FitConfig(), collision="mesh", w_mesh_collision=float(weight))
+        return dataclasses.replace(FitConfig(), collision="off")
 
 
 def load_detections(video: Path, config: EstimateConfig):  # noqa: ANN201 - DetectionResult
@@ -344,8 +321,7 @@ def run_case(case: BenchCase, truth, clips, body, models, config: CollisionBench
     entry: dict = {"case": case.name, "evaluated_frames": int(mask.sum()), "frames": len(mask),
                    "measures": {"truth": measure(true_verts, true_parts)}, "runs": {}}  # fmt: skip
     for label in config.labels():
-        weight = float(label.removeprefix("on w=")) if label != "off" else FitConfig().w_collision
-        fit_cfg = dataclasses.replace(FitConfig(), collision=label[:3].strip(), w_collision=weight)  # off/on
+        fit_cfg = config.fit_config(label)
         fitter = TemporalFitter(body, fit_cfg, torch.device("cpu"), models.prior)
         start = time.perf_counter()
         fit = fitter.fit(inputs, lambda e: None, lambda: False)
@@ -355,9 +331,14 @@ def run_case(case: BenchCase, truth, clips, body, models, config: CollisionBench
         pa = metrics.pa_mpjpe(fit.keypoints3d[mask][:, EVAL_KEYPOINTS].astype(np.float64), gt3d) * 1000.0
         evals = sum(s["evaluations"] for n, s in fit.stats["stages"].items() if n != "global")
         devices = [] if label == "off" else ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-        term_s = {d: term_seconds(capsules, fit.keypoints3d, weight, d) for d in devices}
+        term_s = {d: term_seconds(capsules, fit.keypoints3d, fit_cfg.w_collision, d) for d in devices}
+        if fit_cfg.collision == "mesh":
+            term_s = {d: mesh_term_seconds(body, fit, d) for d in devices}
+        if fit_cfg.collision == "mesh":  # the mesh term runs in the last stage only
+            evals = fit.stats["stages"].get("collision", {}).get("evaluations", 0)
         entry["runs"][label] = {"fit_s": seconds, "fit_frames": len(mask), "pa": pa,
-                                "evaluations_with_term": evals, "term_s": term_s}  # fmt: skip
+                                "evaluations_with_term": evals, "term_s": term_s,
+                                "mesh": fit.stats["stages"].get("collision", {}).get("mesh")}  # fmt: skip
         log.info("case %s %s: fit %.1f s, %s, PA-MPJPE %.1f mm", case.name, label, seconds,
                  found.summary(PART_NAMES), float(pa.mean()))  # fmt: skip
     return entry
@@ -394,7 +375,7 @@ def table(rows: list[tuple[str, dict]], labels: list[str]) -> str:
     """Markdown: per (case, "on" label), off / on of share, depth, PA-MPJPE, fit time; term cost; truth.
     rows: (case name, {label: `summarise` output}); labels: "off" then the "on" labels."""
     head = (
-        "| case | w_collision | self-intersecting frames off / on | depth mm off / on "
+        "| case | run | self-intersecting frames off / on | depth mm off / on "
         "| PA-MPJPE mm off / on | fit s/frame off / on | term ms/frame | truth: self-intersecting / depth mm |"
     )
     lines = [head, "|---" * 8 + "|"]
@@ -407,7 +388,7 @@ def table(rows: list[tuple[str, dict]], labels: list[str]) -> str:
                 f"{on['term_ms_per_frame_cpu']:.4f}",
                 f"{tr['intersecting_share']:.0%} / {tr['depth_mm']:.1f}",
             ]
-            lines.append(f"| {name} | {label[5:]} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -274,6 +274,13 @@ class AnnyBody(nn.Module):
             rest.rest_vertices.expand(transforms.shape[0], -1, -1), transforms
         )
 
+    def vertices_at(self, transforms: torch.Tensor, rest: RestState, vids: torch.Tensor) -> torch.Tensor:
+        """Skinned vertices ``vids`` (N,) only: (T, N, 3), same values as :meth:`vertices` there."""
+        blended = torch.einsum("nb,tbij->tnij", self.skin_weights[vids], transforms[:, :, :3, :])
+        verts = rest.rest_vertices[0, vids]
+        homo = torch.cat([verts, torch.ones_like(verts[:, :1])], dim=-1)
+        return torch.einsum("tnij,nj->tni", blended, homo)
+
     def native_pose_rotvec(self, deltas: torch.Tensor) -> np.ndarray:
         """Anny's native per-bone delta rotations (T, B, 3) as axis-angle."""
         return roma.rotmat_to_rotvec(deltas[:, :, :3, :3]).detach().cpu().numpy()

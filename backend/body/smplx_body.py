@@ -271,6 +271,10 @@ class SmplxBody(nn.Module):
         """Skinned vertices (T, V, 3) in the camera frame; expression (T, E) for SMPL-X."""
         return self._skin(transforms, rest, None, expression)
 
+    def vertices_at(self, transforms: torch.Tensor, rest: SmplRestState, vids: torch.Tensor) -> torch.Tensor:
+        """Skinned vertices ``vids`` (N,) only (no expression): (T, N, 3)."""
+        return self._skin(transforms, rest, vids)
+
     def joints(self, transforms: torch.Tensor, rest: SmplRestState) -> torch.Tensor:
         """Posed native joints (T, J, 3)."""
         homo = torch.cat([rest.rest_joints[0], torch.ones_like(rest.rest_joints[0, :, :1])], dim=-1)

@@ -32,6 +32,8 @@ def _warp_kernel() -> tuple[Any, Any]:
         mesh: wp.uint64,
         points: wp.array(dtype=wp.vec3),
         tris: wp.array2d(dtype=wp.int32),
+        groups: wp.array(dtype=wp.int32),
+        ignore: wp.array2d(dtype=wp.int32),
         pad: float,
         out: wp.array2d(dtype=wp.int32),
         count: wp.array(dtype=wp.int32),
@@ -45,7 +47,7 @@ def _warp_kernel() -> tuple[Any, Any]:
         query = wp.mesh_query_aabb(mesh, lo, hi)
         j = int(0)  # noqa: UP018 (warp: a mutable loop variable)
         while wp.mesh_query_aabb_next(query, j):
-            if j > i:
+            if j > i and ignore[groups[i], groups[j]] == 0:
                 shared = int(0)  # noqa: UP018
                 for u in range(3):
                     for v in range(3):
@@ -60,14 +62,26 @@ def _warp_kernel() -> tuple[Any, Any]:
     return wp, candidates
 
 
-def candidate_pairs_warp(vertices: torch.Tensor, faces: torch.Tensor, pad: float = 0.0) -> torch.Tensor:
+def candidate_pairs_warp(
+    vertices: torch.Tensor,
+    faces: torch.Tensor,
+    pad: float = 0.0,
+    face_groups: torch.Tensor | None = None,
+    ignore_groups: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Triangle pairs (P, 2), i < j, with overlapping bounding boxes and no shared vertex.
 
     Args:
         vertices: (V, 3) one frame. faces: (F, 3) vertex indices.
+        face_groups, ignore_groups: as :func:`find_colliding_pairs` (filtered inside the kernel).
     """
     wp, kernel = _warp_kernel()
     device = "cuda:0" if vertices.is_cuda else "cpu"
+    if face_groups is None or ignore_groups is None:
+        face_groups = torch.zeros(faces.shape[0], dtype=torch.int32)
+        ignore_groups = torch.zeros(1, 1, dtype=torch.int32)
+    groups = wp.from_torch(face_groups.to(vertices.device, torch.int32).contiguous())
+    ignore = wp.from_torch(ignore_groups.to(vertices.device, torch.int32).contiguous())
     pts = wp.from_torch(vertices.detach().float().contiguous(), dtype=wp.vec3)
     tris = wp.from_torch(faces.to(device=vertices.device, dtype=torch.int32).contiguous())
     mesh = wp.Mesh(points=pts, indices=wp.from_torch(faces.to(vertices.device, torch.int32).reshape(-1)))
@@ -79,7 +93,7 @@ def candidate_pairs_warp(vertices: torch.Tensor, faces: torch.Tensor, pad: float
             wp.launch(
                 kernel,
                 dim=faces.shape[0],
-                inputs=[mesh.id, pts, tris, float(pad), wp.from_torch(out), wp.from_torch(count)],
+                inputs=[mesh.id, pts, tris, groups, ignore, float(pad), wp.from_torch(out), wp.from_torch(count)],
                 device=device,
             )
             wp.synchronize_device(device)
@@ -165,8 +179,11 @@ def find_colliding_pairs(
     out = []
     for t in range(verts.shape[0]):
         v = verts[t]
-        pairs = candidate_pairs_warp(v, faces) if use_warp else candidate_pairs_torch(v, faces)
-        if face_groups is not None and ignore_groups is not None and len(pairs):
+        if use_warp:
+            pairs = candidate_pairs_warp(v, faces, 0.0, face_groups, ignore_groups)
+        else:
+            pairs = candidate_pairs_torch(v, faces)
+        if not use_warp and face_groups is not None and ignore_groups is not None and len(pairs):
             g = face_groups.to(pairs.device)
             pairs = pairs[~ignore_groups.to(pairs.device)[g[pairs[:, 0]], g[pairs[:, 1]]]]
         if len(pairs):

@@ -6,7 +6,8 @@ the camera frame. All frames are optimised together (batched), in stages: orient
 translation, the body pose on the 3D evidence, the body pose, then (SMPL-H / SMPL-X, see
 ``smplx_terms``) the hands and the face, then everything including the shape. Each stage stops
 early when the loss stops improving; a non-finite loss rolls back to the last good parameters with
-a smaller step. An optional capsule self-collision term (``capsules``) joins after the first stage.
+a smaller step. An optional capsule self-collision term (``capsules``) joins after the first stage;
+``collision="mesh"`` adds a last stage with the mesh self-collision term (``mesh_term``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from backend.errors import Cancelled
 from backend.fit import losses
 from backend.fit.capsules import KeypointCapsules
 from backend.fit.init import initial_orientation, initial_translation
+from backend.fit.mesh_parts import body_mesh_parts
+from backend.fit.mesh_term import MeshCollisionTerm
 from backend.fit.smplx_terms import SmplxParts, part_observations
 from backend.geometry.camera import project
 
@@ -184,6 +187,7 @@ class TemporalFitter:
             obs = part_observations(inputs.hand2d, inputs.face2d, t, cfg.min_confidence, dev)
             parts = SmplxParts(self.body, cfg, obs, dev)
         capsules = self._capsules(rest0)
+        mesh: list[MeshCollisionTerm] = []  # built when the collision stage starts (final shape)
         limits = _limit_rules(dev)
         scale = inputs.image_height / 1000.0
 
@@ -223,6 +227,15 @@ class TemporalFitter:
             }
             if capsules is not None and stage != "global":
                 terms["collision"] = cfg.w_collision * capsules.penalty(kp)
+            if stage == "collision" and mesh:
+
+                def transforms(idx: torch.Tensor) -> torch.Tensor:
+                    if parts is not None:
+                        return parts.transforms(orient[idx], pose_m[idx], params.transl[idx], rest, idx)
+                    deltas = self.body.native_deltas(orient[idx], pose_m[idx], params.transl[idx])
+                    return self.body.bone_transforms(deltas, rest)
+
+                terms["mesh_collision"] = cfg.w_mesh_collision * mesh[0].penalty(transforms)
             total = sum(terms.values())
             return total, terms
 
@@ -241,6 +254,10 @@ class TemporalFitter:
             stages.append(
                 ("all", [params.orient_delta, params.transl, params.body_pose, *extra], cfg.iters_all, rest0)
             )
+        if cfg.collision == "mesh" and cfg.w_mesh_collision > 0:
+            stages.append(
+                ("collision", [params.orient_delta, params.transl, params.body_pose, *extra], cfg.iters_collision, None)
+            )
         total_iters = sum(s[2] for s in stages)
         stats: dict = {"stages": {}}
         warnings: list[str] = []
@@ -250,6 +267,10 @@ class TemporalFitter:
         for name, group, iters, rest in stages:
             if iters <= 0:
                 continue
+            if name == "collision":  # the shape is final: its rest state and mesh parts, once
+                with torch.no_grad():
+                    rest = self.body.rest_state(_shape_values(self.body, params.shape_logits))
+                mesh[:] = [MeshCollisionTerm(self.body, rest, body_mesh_parts(self.body, rest), t)]
             history: list[float] = []
             terms: dict[str, torch.Tensor] = {}
             evals = 0
@@ -310,6 +331,8 @@ class TemporalFitter:
                 "loss": history[-1] if history else None,
                 "terms": _floats(terms, 6),
             }
+            if name == "collision" and mesh:
+                stats["stages"][name]["mesh"] = mesh[0].stats()
             log.info(
                 "fit stage %s: %d evaluations, terms %s",
                 name,
@@ -322,7 +345,7 @@ class TemporalFitter:
     def _capsules(self, rest: RestState) -> KeypointCapsules | None:
         """The collision capsules of the starting shape, when ``config.collision`` asks for them."""
         mode = self.config.collision
-        on = mode == "on" or (mode == "auto" and not isinstance(self.body, AnnyBody))
+        on = mode in ("on", "mesh") or (mode == "auto" and not isinstance(self.body, AnnyBody))
         if not on or self.config.w_collision <= 0:
             return None
         with torch.no_grad():

@@ -107,16 +107,23 @@ class SmplxParts:
         return extra + ([self.params.jaw, self.params.expression] if self.has_face else [])
 
     def transforms(
-        self, orient: torch.Tensor, pose_m: torch.Tensor, transl: torch.Tensor, rest: SmplRestState
+        self,
+        orient: torch.Tensor,
+        pose_m: torch.Tensor,
+        transl: torch.Tensor,
+        rest: SmplRestState,
+        frames: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Skinning transforms (T, J, 4, 4) with the current hands and jaw."""
+        """Skinning transforms (n, J, 4, 4) with the current hands and jaw; orient, pose_m and transl
+        are of the n frames ``frames`` (None: all T)."""
         p = self.params
+        sel = slice(None) if frames is None else frames
         extra: dict[str, torch.Tensor] = {}
         if self.has_hands:
-            hands = roma.rotvec_to_rotmat(p.hands)
+            hands = roma.rotvec_to_rotmat(p.hands[sel])
             extra = {"left_hand": hands[:, 0], "right_hand": hands[:, 1]}
         if self.has_face:
-            extra["jaw"] = roma.rotvec_to_rotmat(p.jaw)
+            extra["jaw"] = roma.rotvec_to_rotmat(p.jaw[sel])
         return self.body.bone_transforms(self.body.native_deltas(orient, pose_m, transl, **extra), rest)
 
     def evaluate(

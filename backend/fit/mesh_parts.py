@@ -1,0 +1,124 @@
+"""Body-part labels of a body mesh, for self-collision: which triangle pairs may collide at all.
+
+Every skin vertex gets the nearest of the 16 keypoint segments of ``capsules.SEGMENTS`` (the forearm
+part holds the hand); parts that share a keypoint are *adjacent* and their contact never counts (the
+folds at a joint), as SMPLify-X's part filter. Triangles that already intersect at rest (Anny's
+eyes, teeth and tongue: about 1,100 pairs) are listed so that only pose-caused collisions count.
+Shared by the fit's mesh collision term (``mesh_term``) and the collision bench.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from backend.fit.capsules import _POINTS, SEGMENTS, with_virtual_points
+from backend.fit.collision_mesh import drop_pairs, find_colliding_pairs
+
+__all__ = [
+    "MeshParts",
+    "body_mesh_parts",
+    "main_component",
+    "mesh_parts",
+    "nearest_segment",
+    "pose_pairs",
+    "segment_adjacency",
+]
+
+
+@dataclass(frozen=True)
+class MeshParts:
+    """What collision tests need to know about a mesh, whatever its pose.
+
+    faces: (F, 3) long; vertex_part: (V,) long part labels, -1 for vertices never tested;
+    face_part: (F,) long, the majority label of its corners (-1 if any corner is -1);
+    adjacent: (S, S) bool, True for part pairs whose contact is not counted (a part with itself and
+    with the parts it shares a joint with); edges: (E, 2) long, both directions;
+    rest_pairs: (R, 2) long triangle pairs that intersect at rest.
+    """
+
+    faces: torch.Tensor
+    vertex_part: torch.Tensor
+    face_part: torch.Tensor
+    adjacent: torch.Tensor
+    edges: torch.Tensor
+    rest_pairs: torch.Tensor
+
+    def ignore_groups(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(F,) group per face and (S+1, S+1) bool ignore matrix for ``find_colliding_pairs``:
+        untested faces (part -1) form group S, which is ignored against everything."""
+        s = self.adjacent.shape[0]
+        groups = torch.where(self.face_part < 0, torch.full_like(self.face_part, s), self.face_part)
+        ignore = torch.ones(s + 1, s + 1, dtype=torch.bool)
+        ignore[:s, :s] = self.adjacent
+        return groups, ignore
+
+
+def mesh_parts(
+    faces: torch.Tensor, part: torch.Tensor, adjacent: torch.Tensor, rest: list[torch.Tensor]
+) -> MeshParts:
+    """`MeshParts` of a mesh; part: (V,) labels; rest: (V, 3) poses whose intersections don't count."""
+    faces = faces.long()
+    corner = part[faces]
+    face_part = torch.where((corner < 0).any(1), torch.full_like(corner[:, 0], -1), corner.mode(dim=1).values)
+    e = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    edges = torch.unique(torch.cat([e, e.flip(1)]), dim=0)
+    rest_pairs = torch.cat(
+        [find_colliding_pairs(v, faces)[:, 1:] for v in rest] or [torch.empty(0, 2).long()]
+    )
+    return MeshParts(faces, part.long(), face_part, adjacent.bool(), edges, rest_pairs)
+
+
+def pose_pairs(vertices: torch.Tensor, parts: MeshParts) -> torch.Tensor:
+    """Pose-caused colliding pairs (P, 3) (frame, triangle i, triangle j) of meshes (T, V, 3):
+    rest pairs dropped, only between tested parts that are not `MeshParts.adjacent`."""
+    groups, ignore = parts.ignore_groups()
+    found = find_colliding_pairs(vertices, parts.faces, groups, ignore)
+    return drop_pairs(found, parts.rest_pairs, len(parts.faces))
+
+
+def segment_adjacency() -> torch.Tensor:
+    """(S, S) bool over `capsules.SEGMENTS`: True where two segments are the same or share a point."""
+    seg = [set(s) for s in SEGMENTS]
+    return torch.tensor([[bool(a & b) for b in seg] for a in seg])
+
+
+def nearest_segment(vertices: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(V,) index of the `SEGMENTS` segment nearest to each vertex (V, 3); points: (K + 2, 3) keypoints
+    with neck and pelvis (``capsules.with_virtual_points``)."""
+    idx = torch.tensor([(_POINTS.index(a), _POINTS.index(b)) for a, b in SEGMENTS], device=points.device)
+    p, d = points[idx[:, 0]], points[idx[:, 1]] - points[idx[:, 0]]
+    t = (((vertices[:, None] - p[None]) * d[None]).sum(-1) / (d * d).sum(-1).clamp_min(1e-12)).clamp(0, 1)
+    return (vertices[:, None] - (p[None] + t[..., None] * d[None])).norm(dim=-1).argmin(dim=1)
+
+
+def main_component(faces: torch.Tensor, n_vertices: int) -> torch.Tensor:
+    """(V,) bool: the vertices of the mesh's largest connected component (the skin)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    f = faces.cpu().numpy()
+    rows, cols = f.reshape(-1), f[:, [1, 2, 0]].reshape(-1)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, n_vertices))
+    _, label = connected_components(graph, directed=False)
+    return torch.as_tensor(label == np.bincount(label).argmax())
+
+
+@torch.no_grad()
+def body_mesh_parts(body, rest) -> MeshParts:  # noqa: ANN001 - AnnyBody | SmplxBody, its rest state
+    """`MeshParts` of a body model (Anny or the SMPL family) for one shape (``rest``), labelled at the
+    canonical zero pose. Pairs intersecting there (and, for Anny, at its own zero pose) don't count."""
+    eye = torch.eye(3, device=rest.rest_vertices.device)
+    zeros = torch.zeros(1, 3, device=eye.device)
+    canonical = body.bone_transforms(body.native_deltas(eye[None], eye.repeat(1, 21, 1, 1), zeros), rest)
+    zero, kp = body.vertices(canonical, rest)[0].cpu(), body.keypoints(canonical, rest)[0].cpu()
+    rest_meshes = [zero]
+    if hasattr(body, "n_bones"):  # Anny: its own zero pose (arms down) too
+        own = body.bone_transforms(torch.eye(4, device=eye.device).repeat(1, body.n_bones, 1, 1), rest)
+        rest_meshes.append(body.vertices(own, rest)[0].cpu())
+    faces = body.faces.cpu().long()
+    part = nearest_segment(zero, with_virtual_points(kp))
+    part[~main_component(faces, len(zero))] = -1
+    return mesh_parts(faces, part, segment_adjacency(), rest_meshes)
