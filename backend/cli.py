@@ -136,8 +136,8 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=["auto", "on", "off", "mesh"],
         default="auto",
         help="self-collision penalty of the fit: on = capsules on the skeleton; mesh = capsules and a "
-        "last stage with the mesh term (triangle pairs, SMPLify-X style); auto = on for the SMPL family, "
-        "off for Anny",
+        "last stage with the mesh term (triangle pairs, SMPLify-X style); auto = the preset's choice "
+        "(accurate: mesh; otherwise on for the SMPL family, off for Anny)",
     )
     est.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     est.add_argument("--preset", choices=PRESETS, default="balanced")
@@ -204,7 +204,9 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
             prior=args.prior,
             prior_weights=str(args.vposer) if args.vposer is not None else None,
         ),
-        fit=dataclasses.replace(preset_fit(args.preset), collision=args.collision),
+        fit=preset_fit(args.preset)
+        if args.collision == "auto"
+        else dataclasses.replace(preset_fit(args.preset), collision=args.collision),
     )
 
 

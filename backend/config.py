@@ -104,7 +104,8 @@ class FitConfig:
     """Temporal smoothness of the hand, jaw and expression parameters."""
     collision: Literal["auto", "on", "off", "mesh"] = "auto"
     """Self-collision: "on" = the capsule proxy in every stage after the first; "mesh" = that plus a
-    last stage with the mesh term (``mesh_term``); "auto" = "on" for the SMPL family, off for Anny."""
+    last stage with the mesh term (``mesh_term``); "auto" = "on" for the SMPL family, off for Anny.
+    The "accurate" preset uses "mesh"."""
     w_collision: float = 1.0e4
     """Weight of the capsule penalty (squared capsule overlaps, metres^2, summed over pairs)."""
     w_mesh_collision: float = 1.0e3
@@ -149,8 +150,9 @@ def preset_fit(preset: Preset) -> FitConfig:
         )
     if preset == "accurate":
         return FitConfig(
-            iters_global=60, iters_pose3d=120, iters_body=300, iters_all=200, iters_hands=120, iters_face=80
-        )
+            iters_global=60, iters_pose3d=120, iters_body=300, iters_all=200, iters_hands=120, iters_face=80,
+            collision="mesh", iters_collision=60,
+        )  # fmt: skip
     return FitConfig()
 
 

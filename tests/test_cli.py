@@ -190,3 +190,17 @@ def test_single_frame_range(tmp_path: Path) -> None:
     loaded = motion.load(out)
     assert loaded.person().frame_count == 1
     assert loaded.meta["metrics"]["accel_fitted_mm"] is None  # undefined for one frame, not NaN
+
+
+def test_collision_follows_the_preset_unless_asked(tmp_path: Path) -> None:
+    from backend.cli import _build_parser, _config
+
+    def fit(*extra: str):
+        args = _build_parser().parse_args(["estimate", str(tmp_path / "v.mp4"), "--out", "o.motion.npz", *extra])
+        return _config(args).fit
+
+    assert fit().collision == "auto"
+    assert fit("--preset", "accurate").collision == "mesh"
+    assert fit("--preset", "accurate", "--collision", "off").collision == "off"
+    assert fit("--collision", "mesh").collision == "mesh"
+    assert fit("--collision", "mesh").iters_body == fit().iters_body  # the preset's schedule is kept

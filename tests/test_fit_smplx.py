@@ -189,3 +189,16 @@ def test_tiny_model_file_is_a_real_format_npz(tmp_path: Path) -> None:
     arrays = load_model_arrays(find_model_file(tmp_path, "smplx", "neutral"), "smplx")
     assert arrays["shapedirs"].shape[1:] == (3, 20) and arrays["kintree_table"].shape == (2, 55)
     assert path.name == "SMPLX_NEUTRAL.npz"
+
+
+def test_smplx_fit_runs_the_mesh_collision_stage(tiny_body: SmplxBody) -> None:
+    inputs, truth = synthetic_clip(tiny_body, t=6, seed=2)
+    cfg = FitConfig(
+        iters_global=10, iters_pose3d=10, iters_body=20, iters_hands=10, iters_face=10, iters_all=10,
+        collision="mesh", iters_collision=10,
+    )  # fmt: skip
+    result = TemporalFitter(tiny_body, cfg, torch.device("cpu")).fit(inputs, lambda e: None, lambda: False)
+    stage = result.stats["stages"]["collision"]
+    assert list(result.stats["stages"])[-1] == "collision" and stage["evaluations"] == 10
+    assert "mesh_collision" in stage["terms"] and stage["mesh"]["searches"] == 2
+    assert np.isfinite(result.keypoints3d).all() and np.isfinite(result.parts["left_hand_pose"]).all()

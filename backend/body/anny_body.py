@@ -275,8 +275,11 @@ class AnnyBody(nn.Module):
         )
 
     def vertices_at(self, transforms: torch.Tensor, rest: RestState, vids: torch.Tensor) -> torch.Tensor:
-        """Skinned vertices ``vids`` (N,) only: (T, N, 3), same values as :meth:`vertices` there."""
-        blended = torch.einsum("nb,tbij->tnij", self.skin_weights[vids], transforms[:, :, :3, :])
+        """Skinned vertices ``vids`` (N,) only: (T, N, 3), same values as :meth:`vertices` there.
+        Uses Anny's sparse skinning (at most 9 bones per vertex)."""
+        m = self.model
+        weights, bones = m.vertex_bone_weights[vids], m.vertex_bone_indices[vids]  # (N, 9)
+        blended = torch.einsum("nk,tnkij->tnij", weights, transforms[:, bones, :3, :])
         verts = rest.rest_vertices[0, vids]
         homo = torch.cat([verts, torch.ones_like(verts[:, :1])], dim=-1)
         return torch.einsum("tnij,nj->tni", blended, homo)

@@ -20,6 +20,7 @@ from backend.fit.collision_mesh import drop_pairs, find_colliding_pairs
 __all__ = [
     "MeshParts",
     "body_mesh_parts",
+    "candidate_faces",
     "main_component",
     "mesh_parts",
     "nearest_segment",
@@ -71,12 +72,38 @@ def mesh_parts(
     return MeshParts(faces, part.long(), face_part, adjacent.bool(), edges, rest_pairs)
 
 
+def candidate_faces(vertices: torch.Tensor, parts: MeshParts) -> torch.Tensor:
+    """(F,) bool: triangles of the parts whose bounding box overlaps that of a non-adjacent part, in
+    one mesh (V, 3). Only these can be in a counted collision (exact, not a heuristic)."""
+    s = parts.adjacent.shape[0]
+    tested = parts.vertex_part >= 0
+    label = parts.vertex_part[tested][:, None].expand(-1, 3)
+    v = vertices[tested]
+    lo = v.new_full((s, 3), float("inf")).scatter_reduce(0, label, v, "amin")
+    hi = v.new_full((s, 3), float("-inf")).scatter_reduce(0, label, v, "amax")
+    overlap = ((lo[:, None] <= hi[None]) & (hi[:, None] >= lo[None])).all(-1) & ~parts.adjacent
+    active = overlap.any(dim=1)
+    return (parts.face_part >= 0) & active[parts.face_part.clamp_min(0)]
+
+
 def pose_pairs(vertices: torch.Tensor, parts: MeshParts) -> torch.Tensor:
     """Pose-caused colliding pairs (P, 3) (frame, triangle i, triangle j) of meshes (T, V, 3):
-    rest pairs dropped, only between tested parts that are not `MeshParts.adjacent`."""
+    rest pairs dropped, only between tested parts that are not `MeshParts.adjacent`. Each frame
+    searches only its `candidate_faces` (none: no search)."""
     groups, ignore = parts.ignore_groups()
-    found = find_colliding_pairs(vertices, parts.faces, groups, ignore)
-    return drop_pairs(found, parts.rest_pairs, len(parts.faces))
+    verts = vertices.detach()
+    found = []
+    for t in range(verts.shape[0]):
+        sel = torch.nonzero(candidate_faces(verts[t], parts))[:, 0]
+        if len(sel) == 0:
+            continue
+        pairs = find_colliding_pairs(verts[t], parts.faces[sel], groups[sel], ignore)
+        pairs[:, 0] = t
+        pairs[:, 1:] = sel[pairs[:, 1:]]
+        found.append(pairs)
+    if not found:
+        return torch.empty(0, 3, dtype=torch.long)
+    return drop_pairs(torch.cat(found), parts.rest_pairs, len(parts.faces))
 
 
 def segment_adjacency() -> torch.Tensor:
