@@ -63,8 +63,11 @@ class LiftConfig:
 @dataclass(frozen=True)
 class FitConfig:
     iters_global: int = 40
-    iters_pose3d: int = 60
-    """Body pose led by the 3D evidence (2D down-weighted), to settle depth ambiguities."""
+    iters_pose3d: int = 300
+    """Body pose led by the 3D evidence (2D down-weighted), to settle depth ambiguities. Joints may
+    have to turn by 2 rad from the start pose here (a squat's knees): enough steps to get there."""
+    lr_pose3d: float = 0.09
+    """Adam step of the pose3d stage (each frame on its own: no smoothness to keep it steady)."""
     iters_body: int = 150
     iters_all: int = 100
     lr: float = 0.03
@@ -108,10 +111,12 @@ class FitConfig:
     The "accurate" preset uses "mesh"."""
     w_collision: float = 1.0e4
     """Weight of the capsule penalty (squared capsule overlaps, metres^2, summed over pairs)."""
-    w_mesh_collision: float = 1.0e3
+    w_mesh_collision: float = 3.0e4
     """Weight of the mesh term (cone-field penalties, metres^2, summed over pairs, mean over frames)."""
-    iters_collision: int = 40
+    iters_collision: int = 60
     """Iterations of the mesh collision stage (``collision="mesh"``)."""
+    lr_collision: float = 0.01
+    """Adam step of the mesh collision stage (small moves: limbs slide out of the body)."""
     rel_tol: float = 1.0e-5
     """Stop a stage when the loss improves by less than this fraction over 10 iterations."""
 
@@ -146,12 +151,12 @@ def preset_fit(preset: Preset) -> FitConfig:
     """The fitting schedule of a preset."""
     if preset == "fast":
         return FitConfig(
-            iters_global=25, iters_pose3d=40, iters_body=50, iters_all=25, iters_hands=30, iters_face=20
+            iters_global=25, iters_pose3d=100, iters_body=50, iters_all=25, iters_hands=30, iters_face=20
         )
     if preset == "accurate":
         return FitConfig(
-            iters_global=60, iters_pose3d=120, iters_body=300, iters_all=200, iters_hands=120, iters_face=80,
-            collision="mesh", iters_collision=60,
+            iters_global=60, iters_pose3d=400, iters_body=300, iters_all=200, iters_hands=120, iters_face=80,
+            collision="mesh", iters_collision=100,
         )  # fmt: skip
     return FitConfig()
 

@@ -274,7 +274,8 @@ class TemporalFitter:
             history: list[float] = []
             terms: dict[str, torch.Tensor] = {}
             evals = 0
-            optim = torch.optim.Adam(group, lr=cfg.lr)
+            lr = {"pose3d": cfg.lr_pose3d, "collision": cfg.lr_collision}.get(name, cfg.lr)
+            optim = torch.optim.Adam(group, lr=lr)
             warmup = max(1, min(10, iters // 5))
             sched = torch.optim.lr_scheduler.LambdaLR(
                 optim,
