@@ -154,7 +154,7 @@ def test_summarise_and_table() -> None:
         "runs": {"off": {**run, "term_s": {}}, "on w=10000": {**run, "term_s": {"cpu": 0.001}}},
     }
     res = {k: summarise([entry], k) for k in ("truth", "off", "on w=10000")}
-    assert res["truth"]["top_part_pairs"] == {"pelvis-neck / left_elbow-left_wrist": 5.0}
+    assert res["truth"]["top_part_pairs"] == {"lower torso / left_elbow-left_wrist": 5.0}
     assert "pa_mpjpe_mm" not in res["truth"] and res["on w=10000"]["term_ms_per_frame_whole_fit_cpu"] == 150.0
     text = table([("c", res)], ["off", "on w=10000"])
     assert (
@@ -169,3 +169,27 @@ def test_run_labels_map_to_fit_settings() -> None:
     assert off.collision == "off"
     assert (on.collision, on.w_collision) == ("on", 1000.0)
     assert (mesh.collision, mesh.w_mesh_collision) == ("mesh", 100000.0)
+
+
+def test_body_parts_follow_smplify_x_filter() -> None:
+    """17 parts: the torso split in two; armpits (upper arm / upper torso) and hip folds (thigh /
+    lower torso) do not count, a forearm or hand in the torso does."""
+    from backend.fit.capsules import _POINTS
+    from backend.fit.mesh_parts import PART_NAMES, UPPER_TORSO, body_part_adjacency, body_part_labels
+
+    adj = body_part_adjacency()
+    name = {n: i for i, n in enumerate(PART_NAMES)}
+    assert adj.shape == (17, 17) and bool((adj == adj.T).all()) and bool(adj.diagonal().all())
+    upper, lower = name["upper torso"], name["lower torso"]
+    assert upper == UPPER_TORSO and bool(adj[upper, lower])
+    assert bool(adj[upper, name["left_shoulder-left_elbow"]]) and not bool(adj[lower, name["left_shoulder-left_elbow"]])
+    assert bool(adj[lower, name["right_hip-right_knee"]]) and not bool(adj[upper, name["right_hip-right_knee"]])
+    for torso in (upper, lower):
+        assert not bool(adj[torso, name["left_elbow-left_wrist"]])
+    points = torch.full((len(_POINTS), 3), 5.0)  # every other point far away
+    points[_POINTS.index("pelvis")] = torch.zeros(3)
+    points[_POINTS.index("neck")] = torch.tensor([0.0, 0.5, 0.0])
+    for n, x in (("left_shoulder", 0.2), ("right_shoulder", -0.2)):
+        points[_POINTS.index(n)] = torch.tensor([x, 0.5, 0.0])
+    labels = body_part_labels(torch.tensor([[0.0, 0.4, 0.05], [0.0, 0.1, 0.05]]), points)
+    assert labels.tolist() == [upper, lower]

@@ -7,8 +7,8 @@ measured, and the ground truth's mesh the same way (``truth``: mocap on Anny tou
 
 - **pose-caused colliding triangle pairs** (``collision_mesh``) less those intersecting at rest
   (eyes, teeth, tongue: ~1,100 pairs, at the canonical and at Anny's own zero pose of the shape),
-  counted between body parts that share no joint: parts = nearest of the 16 keypoint segments of
-  ``capsules.SEGMENTS`` (the forearm part holds the hand), so folds at a joint do not count. A frame
+  counted between body parts that are not adjacent (``mesh_parts``: 17 parts from the keypoint
+  segments, SMPLify-X's part filter), so folds at a joint and armpits do not count. A frame
   self-intersects with more than `MIN_PAIRS` pairs (a limb inside another part crosses dozens).
 - **penetration depth** (`intrusion_depth`): per intruding part, its surface patch behind the other
   parts' surface, flood-filled from the colliding triangles; signed distance to the nearest receiving
@@ -37,9 +37,9 @@ from backend.bench import metrics
 from backend.bench.accuracy import EVAL_KEYPOINTS, _json_default
 from backend.bench.cases import BenchCase, cases_for, phenotype_vector, pose_case
 from backend.config import EstimateConfig, FitConfig, LiftConfig
-from backend.fit.capsules import SEGMENTS, KeypointCapsules
+from backend.fit.capsules import KeypointCapsules
 from backend.fit.collision import penetration_depth
-from backend.fit.mesh_parts import MeshParts, body_mesh_parts, pose_pairs
+from backend.fit.mesh_parts import PART_NAMES, MeshParts, body_mesh_parts, pose_pairs
 from backend.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,6 @@ def mesh_term_seconds(body, fit, device: str) -> float:  # noqa: ANN001 - AnnyBo
 
 
 # ---------------------------------------------------------------------------- the bench
-PART_NAMES = [f"{a}-{b}" for a, b in SEGMENTS]
 
 
 @dataclass(frozen=True)
@@ -344,13 +343,13 @@ def run_case(case: BenchCase, truth, clips, body, models, config: CollisionBench
                                 "evaluations_with_term": evals, "term_s": term_s,
                                 "mesh": fit.stats["stages"].get("collision", {}).get("mesh")}  # fmt: skip
         log.info("case %s %s: fit %.1f s, %s, PA-MPJPE %.1f mm", case.name, label, seconds,
-                 found.summary(PART_NAMES), float(pa.mean()))  # fmt: skip
+                 found.summary(list(PART_NAMES)), float(pa.mean()))  # fmt: skip
     return entry
 
 
 def summarise(entries: list[dict], label: str) -> dict:
     """One run's (or the truth's) numbers over the entries' measured frames (pooled)."""
-    out = FrameMeasures.concat([e["measures"][label] for e in entries]).summary(PART_NAMES)
+    out = FrameMeasures.concat([e["measures"][label] for e in entries]).summary(list(PART_NAMES))
     runs = [e["runs"][label] for e in entries if label in e["runs"]]
     if runs:
         frames = sum(r["fit_frames"] for r in runs)

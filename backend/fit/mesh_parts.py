@@ -1,9 +1,12 @@
 """Body-part labels of a body mesh, for self-collision: which triangle pairs may collide at all.
 
 Every skin vertex gets the nearest of the 16 keypoint segments of ``capsules.SEGMENTS`` (the forearm
-part holds the hand); parts that share a keypoint are *adjacent* and their contact never counts (the
-folds at a joint), as SMPLify-X's part filter. Triangles that already intersect at rest (Anny's
-eyes, teeth and tongue: about 1,100 pairs) are listed so that only pose-caused collisions count.
+part holds the hand); the torso is split into a lower and an upper half (17 parts, `PART_NAMES`).
+Parts that share a keypoint are *adjacent* and their contact never counts (the folds at a joint).
+As in SMPLify-X's part filter (which ignores the upper arms against spine2/spine3, and whose pelvis
+part neighbours the thighs), the upper arms are also adjacent to the upper torso (armpits) and the
+thighs to the lower torso (hip folds). Triangles that already intersect at rest (Anny's eyes, teeth
+and tongue: about 1,100 pairs) are listed so that only pose-caused collisions count.
 Shared by the fit's mesh collision term (``mesh_term``) and the collision bench.
 """
 
@@ -18,7 +21,9 @@ from backend.fit.capsules import _POINTS, SEGMENTS, with_virtual_points
 from backend.fit.collision_mesh import drop_pairs, find_colliding_pairs
 
 __all__ = [
+    "PART_NAMES",
     "MeshParts",
+    "body_part_adjacency",
     "body_mesh_parts",
     "candidate_faces",
     "main_component",
@@ -27,6 +32,15 @@ __all__ = [
     "pose_pairs",
     "segment_adjacency",
 ]
+
+
+_TORSO = SEGMENTS.index(("pelvis", "neck"))
+UPPER_TORSO = len(SEGMENTS)
+"""Label of the upper torso half (the torso segment's own label keeps the lower half)."""
+PART_NAMES: tuple[str, ...] = (
+    *("lower torso" if i == _TORSO else f"{a}-{b}" for i, (a, b) in enumerate(SEGMENTS)),
+    "upper torso",
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,31 @@ def segment_adjacency() -> torch.Tensor:
     return torch.tensor([[bool(a & b) for b in seg] for a in seg])
 
 
+def body_part_adjacency() -> torch.Tensor:
+    """(17, 17) bool over `PART_NAMES`: `segment_adjacency`, the upper torso as the torso, plus upper
+    arm / upper torso and thigh / lower torso (see the module docstring)."""
+    s = len(SEGMENTS)
+    adj = torch.zeros(s + 1, s + 1, dtype=torch.bool)
+    adj[:s, :s] = segment_adjacency()
+    adj[s, :s], adj[:s, s], adj[s, s] = adj[_TORSO, :s], adj[:s, _TORSO], True
+    for side in ("left", "right"):
+        upper_arm = SEGMENTS.index((f"{side}_shoulder", f"{side}_elbow"))
+        thigh = SEGMENTS.index((f"{side}_hip", f"{side}_knee"))
+        adj[s, upper_arm] = adj[upper_arm, s] = True
+        adj[_TORSO, thigh] = adj[thigh, _TORSO] = True
+    return adj
+
+
+def body_part_labels(vertices: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(V,) `PART_NAMES` label of each vertex (V, 3): `nearest_segment`, torso vertices above the
+    torso segment's middle relabelled `UPPER_TORSO`; points as :func:`nearest_segment`."""
+    part = nearest_segment(vertices, points)
+    a, b = (_POINTS.index(n) for n in SEGMENTS[_TORSO])
+    d = points[b] - points[a]
+    t = ((vertices - points[a]) * d).sum(-1) / (d * d).sum().clamp_min(1e-12)
+    return torch.where((part == _TORSO) & (t > 0.5), torch.full_like(part, UPPER_TORSO), part)
+
+
 def nearest_segment(vertices: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """(V,) index of the `SEGMENTS` segment nearest to each vertex (V, 3); points: (K + 2, 3) keypoints
     with neck and pelvis (``capsules.with_virtual_points``)."""
@@ -146,6 +185,6 @@ def body_mesh_parts(body, rest) -> MeshParts:  # noqa: ANN001 - AnnyBody | Smplx
         own = body.bone_transforms(torch.eye(4, device=eye.device).repeat(1, body.n_bones, 1, 1), rest)
         rest_meshes.append(body.vertices(own, rest)[0].cpu())
     faces = body.faces.cpu().long()
-    part = nearest_segment(zero, with_virtual_points(kp))
+    part = body_part_labels(zero, with_virtual_points(kp))
     part[~main_component(faces, len(zero))] = -1
-    return mesh_parts(faces, part, segment_adjacency(), rest_meshes)
+    return mesh_parts(faces, part, body_part_adjacency(), rest_meshes)
