@@ -27,7 +27,7 @@ bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402  (ships with bpy)
 
 from blender_addon import api  # noqa: E402
-from tests.test_blender_scene import _body, _evaluated_vertices  # noqa: E402
+from tests.bpy_helpers import body_mesh, evaluated_vertices  # noqa: E402
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,13 +70,13 @@ def imported(demo_motion):
 
 def test_blender_reproduces_the_real_files_keypoints_on_every_frame(imported, raw) -> None:
     assert imported.type == "ARMATURE"
-    body, frames = _body(imported), raw["frame_index"]
+    body, frames = body_mesh(imported), raw["frame_index"]
     assert (frames[0], frames[-1]) == (START, END - 1)
     errors = []
     for t, frame in enumerate(frames):
         bpy.context.scene.frame_set(int(frame) + 1)
         kp = rig_math.regress_keypoints(
-            _evaluated_vertices(body), raw["rig/keypoint_vertices"], raw["rig/keypoint_weights"]
+            evaluated_vertices(body), raw["rig/keypoint_vertices"], raw["rig/keypoint_weights"]
         )
         errors.append(np.linalg.norm(kp - raw["keypoints3d_world"][t], axis=-1).max())
     log.info("real demo file: Blender FK keypoint error max %.3f mm, mean of per-frame max %.3f mm",
@@ -85,12 +85,12 @@ def test_blender_reproduces_the_real_files_keypoints_on_every_frame(imported, ra
 
 
 def test_real_file_shape_keys_change_the_mesh(imported) -> None:
-    keys = _body(imported).data.shape_keys.key_blocks
+    keys = body_mesh(imported).data.shape_keys.key_blocks
     assert len(keys) == 13 and keys[0].name == "Basis"
-    before = _evaluated_vertices(_body(imported))
+    before = evaluated_vertices(body_mesh(imported))
     keys["weight=1"].value = 1.0
     try:
-        after = _evaluated_vertices(_body(imported))
+        after = evaluated_vertices(body_mesh(imported))
     finally:
         keys["weight=1"].value = 0.0
     assert np.linalg.norm(after - before, axis=-1).max() > 0.01

@@ -22,6 +22,7 @@ from blender_addon import rig_math
 
 bpy = pytest.importorskip("bpy")
 from blender_addon import build_scene  # noqa: E402  (needs bpy)
+from tests.bpy_helpers import body_mesh, evaluated_vertices  # noqa: E402
 
 log = logging.getLogger(__name__)
 T, WIDTH, HEIGHT, FIRST = 5, 1280, 720, 10
@@ -99,18 +100,6 @@ def imported(clip):
     return build_scene.build_person(clip.motion, clip.rig, "synthetic")
 
 
-def _body(armature) -> bpy.types.Object:
-    return next(o for o in armature.children if o.type == "MESH")
-
-
-def _evaluated_vertices(mesh_obj) -> np.ndarray:
-    """World-space vertices (V, 3) of the evaluated (skinned, shape-keyed) mesh."""
-    evaluated = mesh_obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
-    mesh = evaluated.to_mesh()
-    co = np.empty(len(mesh.vertices) * 3, np.float32)
-    mesh.vertices.foreach_get("co", co)
-    evaluated.to_mesh_clear()
-    return rig_math.apply(np.array(mesh_obj.matrix_world), co.reshape(-1, 3).astype(np.float64))
 
 
 def test_numpy_rotations_match_roma() -> None:
@@ -140,13 +129,13 @@ def test_rig_file_reproduces_the_keypoints_without_torch(clip) -> None:
 
 def test_imported_armature_reproduces_the_world_keypoints(clip, imported) -> None:
     rig = np.load(clip.rig)
-    body = _body(imported)
+    body = body_mesh(imported)
     want = clip.arrays["keypoints3d_world"]
     errors = []
     for t in range(T):
         bpy.context.scene.frame_set(FIRST + t + 1)
         kp = rig_math.regress_keypoints(
-            _evaluated_vertices(body), rig["keypoint_vertices"], rig["keypoint_weights"]
+            evaluated_vertices(body), rig["keypoint_vertices"], rig["keypoint_weights"]
         )
         errors.append(np.linalg.norm(kp - want[t], axis=-1).max())
     log.info("Blender FK keypoint error per frame (m): %s", np.round(errors, 6))
@@ -158,14 +147,14 @@ def test_imported_armature_reproduces_the_world_keypoints(clip, imported) -> Non
 
 
 def test_shape_keys_one_pair_per_phenotype_and_they_change_the_mesh(imported) -> None:
-    body = _body(imported)
+    body = body_mesh(imported)
     keys = body.data.shape_keys.key_blocks
     labels = ("gender", "age", "muscle", "weight", "height", "proportions")
     assert [k.name for k in keys] == ["Basis"] + [f"{n}={v}" for n in labels for v in (0, 1)]
-    before = _evaluated_vertices(body)
+    before = evaluated_vertices(body)
     keys["height=1"].value = 1.0
     try:
-        after = _evaluated_vertices(body)
+        after = evaluated_vertices(body)
     finally:
         keys["height=1"].value = 0.0
     assert np.linalg.norm(after - before, axis=-1).max() > 0.01
@@ -218,7 +207,7 @@ def test_rig_stored_in_the_motion_file_imports_too(clip) -> None:
     armature = build_scene.build_person(clip.motion_with_rig, None, "embedded")
     rig = np.load(clip.rig)
     bpy.context.scene.frame_set(FIRST + 1)
-    kp = rig_math.regress_keypoints(_evaluated_vertices(_body(armature)), rig["keypoint_vertices"],
+    kp = rig_math.regress_keypoints(evaluated_vertices(body_mesh(armature)), rig["keypoint_vertices"],
                                     rig["keypoint_weights"])  # fmt: skip
     assert np.linalg.norm(kp - clip.arrays["keypoints3d_world"][0], axis=-1).max() < 0.01
 
@@ -251,7 +240,7 @@ def test_per_frame_world_from_camera_animates_root_and_camera(clip, tmp_path) ->
     rig = np.load(clip.rig)
     bpy.context.scene.frame_set(FIRST + T)
     kp = rig_math.regress_keypoints(
-        _evaluated_vertices(_body(armature)), rig["keypoint_vertices"], rig["keypoint_weights"]
+        evaluated_vertices(body_mesh(armature)), rig["keypoint_vertices"], rig["keypoint_weights"]
     )
     assert np.linalg.norm(kp - clip.arrays["keypoints3d_world"][-1], axis=-1).max() < 0.01
 

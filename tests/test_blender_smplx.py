@@ -18,11 +18,11 @@ import torch
 from backend.body.skeleton import KEYPOINT_NAMES
 from backend.body.smpl_files import ModelFileConfig
 from backend.body.smplx_body import SmplxBody
-from blender_addon import rig_math
-from tests.tiny_smplx import VERTEX_IDS, write_tiny_smplx
+from tests.tiny_smplx import VERTEX_IDS, pose_smplx, write_tiny_smplx
 
 bpy = pytest.importorskip("bpy")
 from blender_addon import build_scene  # noqa: E402  (needs bpy)
+from tests.bpy_helpers import body_mesh, evaluated_vertices  # noqa: E402
 
 T, FIRST = 4, 5
 K = np.array([[900.0, 0.0, 480.0], [0.0, 900.0, 360.0], [0.0, 0.0, 1.0]])
@@ -47,13 +47,8 @@ def _motion(folder: Path) -> tuple[Path, np.ndarray]:
     transl = torch.tensor([0.0, 0.1, 3.0]) + 0.05 * torch.randn(T, 3, generator=gen)
     betas = 0.5 * torch.randn(body.num_betas, generator=gen)
     rest = body.rest_state(betas)
+    deltas, transforms = pose_smplx(body, orient, pose, transl, hands, jaw, rest)
     with torch.no_grad():
-        hm = roma.rotvec_to_rotmat(hands)
-        deltas = body.native_deltas(
-            orient, roma.rotvec_to_rotmat(pose), transl, left_hand=hm[:, 0], right_hand=hm[:, 1],
-            jaw=roma.rotvec_to_rotmat(jaw),
-        )  # fmt: skip
-        transforms = body.bone_transforms(deltas, rest)
         kp = body.keypoints(transforms, rest).numpy()
         verts = body.vertices(transforms, rest, expression).numpy()
     projected = kp @ K.T
@@ -93,17 +88,6 @@ def imported(tmp_path_factory: pytest.TempPathFactory):
     return build_scene.build_person(path, None, "smplx"), want, path
 
 
-def _mesh(armature) -> bpy.types.Object:
-    return next(o for o in armature.children if o.type == "MESH")
-
-
-def _world_vertices(mesh_obj) -> np.ndarray:
-    evaluated = mesh_obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
-    mesh = evaluated.to_mesh()
-    co = np.empty(len(mesh.vertices) * 3, np.float32)
-    mesh.vertices.foreach_get("co", co)
-    evaluated.to_mesh_clear()
-    return rig_math.apply(np.array(mesh_obj.matrix_world), co.reshape(-1, 3).astype(np.float64))
 
 
 def test_armature_has_smplx_joints_and_mesh_has_shape_and_expression_keys(imported) -> None:
@@ -111,17 +95,17 @@ def test_armature_has_smplx_joints_and_mesh_has_shape_and_expression_keys(import
     names = [b.name for b in armature.data.bones]
     assert len(names) == 55 and names[:2] == ["pelvis", "left_hip"]
     assert {"jaw", "left_eye", "left_index1", "right_thumb3"} <= set(names)
-    keys = [k.name for k in _mesh(armature).data.shape_keys.key_blocks]
+    keys = [k.name for k in body_mesh(armature).data.shape_keys.key_blocks]
     assert keys == ["Basis"] + [f"Shape{i:03d}" for i in range(10)] + [f"Exp{i:03d}" for i in range(10)]
 
 
 def test_blender_reproduces_the_posed_smplx_mesh(imported) -> None:
     armature, want, _ = imported
-    mesh = _mesh(armature)
+    mesh = body_mesh(armature)
     errors = []
     for t in range(T):
         bpy.context.scene.frame_set(FIRST + t + 1)
-        errors.append(float(np.linalg.norm(_world_vertices(mesh) - want[t], axis=-1).max()))
+        errors.append(float(np.linalg.norm(evaluated_vertices(mesh) - want[t], axis=-1).max()))
     assert max(errors) < 1e-4, errors  # body, fingers, jaw and expression
 
 
@@ -139,7 +123,7 @@ def test_hands_jaw_and_expression_are_keyed(imported) -> None:
     paths = {c.data_path: len(c.keyframe_points) for c in curves}
     for bone in ("left_index2", "right_pinky1", "jaw", "left_elbow"):
         assert paths[f'pose.bones["{bone}"].rotation_quaternion'] == T
-    key = _mesh(armature).data.shape_keys
+    key = body_mesh(armature).data.shape_keys
     bpy.context.scene.frame_set(FIRST + 2)
     assert abs(key.key_blocks["Exp000"].value) > 0.0
 

@@ -24,7 +24,7 @@ from backend.fit.capsules import KeypointCapsules
 from backend.fit.losses import root_relative
 from backend.fit.optimize import FitInputs, TemporalFitter
 from backend.geometry.camera import project
-from tests.tiny_smplx import VERTEX_IDS, write_tiny_smplx
+from tests.tiny_smplx import VERTEX_IDS, pose_smplx, write_tiny_smplx
 
 LH, RH = KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")
 K = torch.tensor([[900.0, 0, 480], [0, 900.0, 360], [0, 0, 1]])
@@ -76,13 +76,8 @@ def synthetic_clip(body: SmplxBody, t: int = 24, seed: int = 0) -> tuple[FitInpu
     orient = facing @ turn
     transl = torch.stack([0.2 * torch.sin(s), torch.full((t,), 0.1), torch.full((t,), 3.0)], 1)
     rest = body.rest_state(0.5 * torch.randn(body.num_betas, generator=g))
+    deltas, transforms = pose_smplx(body, orient, pose, transl, hands, jaw, rest)
     with torch.no_grad():
-        hm = roma.rotvec_to_rotmat(hands)
-        deltas = body.native_deltas(
-            orient, roma.rotvec_to_rotmat(pose), transl, left_hand=hm[:, 0], right_hand=hm[:, 1],
-            jaw=roma.rotvec_to_rotmat(jaw),
-        )  # fmt: skip
-        transforms = body.bone_transforms(deltas, rest)
         kp = body.keypoints(transforms, rest)
         hand_px = project(body.hand_keypoints(transforms, rest), K)
         face_px = project(body.face_keypoints(transforms, rest, expression), K)

@@ -188,3 +188,21 @@ def write_tiny_smplx(folder: Path, name: str = "SMPLX_NEUTRAL.npz", seed: int = 
     path = folder / name
     np.savez_compressed(path, **make_tiny_smplx(seed))
     return path
+
+
+def pose_smplx(body, orient, pose, transl, hands, jaw, rest):  # noqa: ANN001, ANN201 - torch tensors
+    """Native deltas (T, J, 4, 4) and skinning transforms of a posed SMPL-X ``body`` (no gradients).
+
+    orient: (T, 3, 3); pose: (T, 21, 3) axis-angle; transl: (T, 3); hands: (T, 2, 15, 3) axis-angle
+    (left, right); jaw: (T, 3) axis-angle; rest: the body's rest state.
+    """
+    import roma
+    import torch
+
+    with torch.no_grad():
+        hm = roma.rotvec_to_rotmat(hands)
+        deltas = body.native_deltas(
+            orient, roma.rotvec_to_rotmat(pose), transl, left_hand=hm[:, 0], right_hand=hm[:, 1],
+            jaw=roma.rotvec_to_rotmat(jaw),
+        )  # fmt: skip
+        return deltas, body.bone_transforms(deltas, rest)
