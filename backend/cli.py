@@ -10,8 +10,8 @@ import argparse
 import dataclasses
 import errno
 import logging
+import math
 import os
-import signal
 import sys
 import threading
 import time
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from backend import protocol
+from backend.cancel import CancelToken, CancelWatch
 from backend.config import (
     PRESETS,
     DecodeConfig,
@@ -30,44 +31,10 @@ from backend.config import (
     preset_fit,
 )
 from backend.errors import BadInput, Cancelled
+from backend.io.outputs import remove_temporaries
 
 log = logging.getLogger("backend")
-
-
-class _CancelState:
-    """Cancellation from stdin ``cancel``, SIGINT or SIGTERM; raises Cancelled in the main thread."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def is_cancelled(self) -> bool:
-        return self.event.is_set()
-
-    def _on_signal(self, signum: int, frame: object) -> None:
-        if not self.event.is_set():
-            self.event.set()
-            raise Cancelled()
-
-    def install(self) -> None:
-        self._previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
-        if sys.stdin is not None and not sys.stdin.closed:
-            threading.Thread(target=self._watch_stdin, name="cancel-watch", daemon=True).start()
-
-    def uninstall(self) -> None:
-        for sig, handler in getattr(self, "_previous", {}).items():
-            signal.signal(sig, handler)
-
-    def _watch_stdin(self) -> None:
-        try:
-            for line in sys.stdin:
-                if line.strip().lower() == protocol.CANCEL_LINE:
-                    # Raise in the main thread at once, whatever it is doing.
-                    os.kill(os.getpid(), signal.SIGTERM)
-                    return
-        except (OSError, ValueError):
-            return
+MAX_FOCAL_PX = 1e5
 
 
 class _EventsStream:
@@ -94,17 +61,27 @@ class _EventsStream:
         self.stream.close()
 
 
-def _emitter(stream: _EventsStream | None) -> protocol.Reporter:
-    lock = threading.Lock()
+class _Events:
+    """The reporter: JSON lines on the events stream (``--events``), else stage lines in the log."""
 
-    def report(event: protocol.Event) -> None:
-        if stream is not None:
-            with lock:
-                stream.write(protocol.encode(event) + "\n")
+    def __init__(self, stream: _EventsStream | None) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, event: protocol.Event) -> None:
+        if self.stream is not None:
+            with self._lock:
+                self.stream.write(protocol.encode(event) + "\n")
         elif event.get("event") == "stage":
             log.info("stage %d/%d: %s", event["index"], event["count"], event["name"])
 
-    return report
+    def last_words(self, event: protocol.Event) -> None:
+        """From another thread as the process is ended: never wait long for the main thread's lock."""
+        if self.stream is not None and self._lock.acquire(timeout=0.2):
+            try:
+                self.stream.write(protocol.encode(event) + "\n")
+            finally:
+                self._lock.release()
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -178,8 +155,8 @@ def _build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> EstimateConfig:
     if args.start < 0 or (args.end is not None and args.end <= args.start):
         raise BadInput("--start must be >= 0 and --end greater than --start.")
-    if args.focal_px is not None and args.focal_px <= 0:
-        raise BadInput("--focal-px must be a positive number of pixels.")
+    if args.focal_px is not None and not (math.isfinite(args.focal_px) and 1.0 <= args.focal_px <= MAX_FOCAL_PX):
+        raise BadInput(f"--focal-px must be a focal length in pixels between 1 and {MAX_FOCAL_PX:g}, not {args.focal_px}.")
     person = str(args.person)
     if person not in ("auto", "all") and not person.isdigit():
         raise BadInput("--person takes auto, all or a track id (a number printed in the warnings).")
@@ -210,11 +187,11 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
     )
 
 
-def _estimate(args: argparse.Namespace, cancel: _CancelState, report: protocol.Reporter) -> int:
+def _estimate(args: argparse.Namespace, token: CancelToken, report: protocol.Reporter) -> int:
     from backend.pipeline import estimate
 
     clock = time.perf_counter()
-    summary = estimate(args.video, args.out, _config(args), args.preview, report, cancel.is_cancelled)
+    summary = estimate(args.video, args.out, _config(args), args.preview, report, token)
     total = time.perf_counter() - clock
     n = summary.metrics.get("valid_frames", 0)
     log.info("wrote %s in %.1f s", summary.motion_path, total)
@@ -257,12 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("anny", "absl", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     stream = _EventsStream() if getattr(args, "events", False) else None
-    report = _emitter(stream)
-    cancel = _CancelState()
+    report = _Events(stream)
+    token = CancelToken()
+    watch = CancelWatch(token, lambda: _cancelled_hard(args, report))
     try:
-        cancel.install()
+        watch.install()
         if args.command == "estimate":
-            return _estimate(args, cancel, report)
+            return _estimate(args, token, report)
         if args.command == "prepare":
             return _prepare()
         if args.command in ("train-prior", "train-lifter"):
@@ -297,9 +275,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, exit 1
         return _internal(exc, report, verbose)
     finally:
-        cancel.uninstall()
+        watch.uninstall()
         if stream is not None:
             stream.close()
+
+
+def _cancelled_hard(args: argparse.Namespace, report: _Events) -> None:
+    """The cancel deadline passed inside a long native call: report, remove this run's temporary files."""
+    if getattr(args, "command", "") == "estimate":
+        targets = [Path(args.out)]
+        if args.preview is not None:
+            targets += [Path(args.preview), Path(args.preview).with_suffix(".png")]
+        remove_temporaries(targets)
+    report.last_words(protocol.error("cancelled", "Cancelled; no output was written."))
+    print("cancelled: no output was written", file=sys.stderr, flush=True)
+    if report.stream is not None:
+        report.stream.close()
 
 
 def _internal(exc: BaseException, report: protocol.Reporter, verbose: bool) -> int:

@@ -1,12 +1,11 @@
 """The estimate pipeline: decode -> detect -> track -> lift -> fit -> write (+ preview).
 
 Takes ``report(event)`` and ``is_cancelled()``; raises BadInput or Cancelled. Every output is
-written atomically; outputs of a run that fails or is cancelled later are removed.
+staged under temporary names and renamed into place only when the whole run succeeds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,15 +20,17 @@ from backend.body.anny_body import AnnyBody
 from backend.body.factory import open_smpl_body
 from backend.body.skeleton import BODY_JOINTS, KEYPOINT_NAMES, MEDIAPIPE_INDEX
 from backend.body.smplx_body import MEDIAPIPE_FACE_FOR_LANDMARKS, SmplxBody
+from backend.cancel import shielded
 from backend.config import EstimateConfig
 from backend.detect.run import detect_subjects
 from backend.detect.types import MP_BODY_NAMES, SubjectTrack
+from backend.errors import BadInput, Cancelled
 from backend.export_rig import anny_rig_arrays
 from backend.export_rig_smpl import rig_pose, smpl_rig_arrays
 from backend.fit.optimize import FitInputs, FitResult, TemporalFitter
 from backend.geometry import frames
 from backend.io import motion as motion_io
-from backend.io.atomic import check_writable_dir
+from backend.io.outputs import StagedOutputs, check_output_paths
 from backend.io.video import VideoInfo, probe
 from backend.lift.mediapipe_baseline import mediapipe_to_keypoints
 from backend.models import load_models, make_lifter
@@ -50,13 +51,28 @@ class EstimateSummary:
     warnings: list[str] = field(default_factory=list)
 
 
+PREVIEW_SUFFIXES = (".mp4",)
+
+
+def output_targets(video: Path, out: Path, preview: Path | None) -> list[Path]:
+    """The run's output files (motion file, then the preview MP4 and its PNG contact sheet), checked
+    before any work: BadInput for a path that is the input, another output, a folder, or of the
+    wrong kind (the motion file is an ``.npz``, the preview an ``.mp4``)."""
+    targets = [out] + ([Path(preview), Path(preview).with_suffix(".png")] if preview is not None else [])
+    labels = ["--out", "--preview", "the preview's contact sheet"][: len(targets)]
+    check_output_paths(targets, [video], labels)
+    if out.suffix.lower() != ".npz":
+        raise BadInput(f"--out {out} must end with .npz (e.g. {out.with_suffix('').name}.motion.npz).")
+    if preview is not None and Path(preview).suffix.lower() not in PREVIEW_SUFFIXES:
+        raise BadInput(f"--preview {preview} must end with .mp4 (the preview is an MP4 video).")
+    return targets
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' -> CUDA when available, else CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from backend.errors import BadInput
-
         raise BadInput("--device cuda was asked for, but PyTorch sees no CUDA GPU: use --device cpu or auto.")
     return torch.device(name)
 
@@ -171,14 +187,15 @@ def estimate(
     report: protocol.Reporter,
     is_cancelled: protocol.CancelCheck,
 ) -> EstimateSummary:
-    """Run the whole pipeline on ``video`` and write ``out`` (and the preview, if asked)."""
+    """Run the whole pipeline on ``video`` and write ``out`` (and the preview, if asked).
+
+    Output paths are checked before decoding; every output is staged under a temporary name and
+    renamed into place only when the whole run has succeeded (``backend.io.outputs``).
+    """
     out = Path(out)
-    check_writable_dir(out)
-    if preview is not None:
-        check_writable_dir(Path(preview))
+    targets = output_targets(Path(video), out, preview)
     timings: dict[str, float] = {}
     warnings: list[str] = []
-    written: list[Path] = []
 
     def stage(name: str) -> None:
         report(protocol.stage(name, STAGES.index(name) + 1, len(STAGES)))
@@ -188,7 +205,7 @@ def estimate(
         log.warning(message)
         report(protocol.warning(message))
 
-    try:
+    with StagedOutputs() as staged:
         stage("decode")
         clock = time.perf_counter()
         device = resolve_device(config.device)
@@ -297,25 +314,23 @@ def estimate(
             "tracks_found": detection.n_tracks,
             "warnings": warnings,
         }
-        motion_io.save(out, motion_io.MotionFile(meta, people))
-        written.append(out)
+        with staged.writing(out) as (tmp,):
+            motion_io.write(tmp, motion_io.MotionFile(meta, people), str(out))
         timings["write"] = time.perf_counter() - clock
 
-        previews: list[Path] = []
         if preview is not None:
             clock = time.perf_counter()
-            subject, result = detection.subjects[0], fits[0]
-            previews = _write_preview(
-                info, subject, result, body, k, Path(preview), report, is_cancelled, written
-            )
+            with staged.writing(*targets[1:]) as (video_tmp, sheet_tmp):
+                _write_preview(
+                    info, detection.subjects[0], fits[0], body, k, (video_tmp, sheet_tmp), report, is_cancelled
+                )
             timings["preview"] = time.perf_counter() - clock
-        report(protocol.result(str(out)))
-        return EstimateSummary(out, previews, timings, fps, metrics, warnings)
-    except BaseException:
-        for path in written:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        raise
+        if is_cancelled():
+            raise Cancelled()
+        with shielded(is_cancelled):  # a cancel request now waits: the outputs are complete
+            staged.commit()
+    report(protocol.result(str(out)))
+    return EstimateSummary(out, targets[1:], timings, fps, metrics, warnings)
 
 
 def _body_meta(body: AnnyBody | SmplxBody) -> dict:
@@ -349,11 +364,10 @@ def _write_preview(
     fit: FitResult,
     body: AnnyBody | SmplxBody,
     k: np.ndarray,
-    path: Path,
+    paths: tuple[Path, Path],
     report: protocol.Reporter,
     is_cancelled: protocol.CancelCheck,
-    written: list[Path],
-) -> list[Path]:
+) -> None:
     import roma
 
     device = body.faces.device
@@ -381,6 +395,4 @@ def _write_preview(
         frame_index=subject.frame_index, valid=subject.valid, projected=fit.projected,
         vertices=vertices, faces=body.faces.cpu().numpy(), intrinsics=k,
     )  # fmt: skip
-    video_path, sheet_path = write_preview(info, source, path, report, is_cancelled)
-    written += [video_path, sheet_path]
-    return [video_path, sheet_path]
+    write_preview(info, source, paths[0], paths[1], report, is_cancelled)

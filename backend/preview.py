@@ -8,6 +8,7 @@ fitted skeleton is drawn on top. Frames are streamed; vertices are computed in c
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from backend import protocol
 from backend.errors import Cancelled
-from backend.io.atomic import atomic_path
+from backend.io.outputs import disk_full_error
 from backend.io.video import VideoInfo, iter_frames
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ _BONES = [
 ]  # fmt: skip
 _MESH_COLOUR = np.array([235.0, 170.0, 90.0])  # RGB, frames with detections
 _BRIDGED_COLOUR = np.array([170.0, 170.0, 170.0])  # frames bridged by the temporal fit
+_LOW_DISK_BYTES = 64 << 20
+"""Free space under which an incomplete preview is put down to a full disk."""
 
 
 @dataclass
@@ -134,43 +137,59 @@ def render_frames(
         yield (i if i is not None else -1), rgb
 
 
+def _check_written(path: Path, frames: int) -> None:
+    """The MP4 at ``path`` must open and hold ``frames`` frames; a full disk becomes BadInput."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    if count == frames:
+        return
+    if shutil.disk_usage(path.parent).free < _LOW_DISK_BYTES:
+        raise disk_full_error(path)
+    raise OSError(f"the preview video holds {count} of its {frames} frames after writing")
+
+
 def write_preview(
     info: VideoInfo,
     source: PreviewSource,
-    out_path: Path,
+    video_path: Path,
+    sheet_path: Path,
     report: protocol.Reporter,
     is_cancelled: protocol.CancelCheck,
-) -> tuple[Path, Path]:
-    """Write the preview MP4 and a 3x3 PNG contact sheet next to it (both atomically)."""
-    out_path = Path(out_path)
-    sheet_path = out_path.with_suffix(".png")
+) -> None:
+    """Write the preview MP4 to ``video_path`` and a 3x3 PNG contact sheet to ``sheet_path``.
+
+    The paths are written as given: the caller passes temporary names (``backend.io.outputs``) and
+    renames them once the whole run is complete. The MP4 is read back to check that it is whole.
+    """
     total = len(source.frame_index)
     picks = set(np.linspace(0, total - 1, 9).round().astype(int).tolist())
     tiles: dict[int, np.ndarray] = {}
-    with atomic_path(out_path, suffix=".mp4") as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, preview_size(info)[:2])
-        if not writer.isOpened():
-            raise OSError(f"cannot open a video writer for {out_path}")
-        try:
-            for n, (i, rgb) in enumerate(render_frames(info, source)):
-                if is_cancelled():
-                    raise Cancelled()
-                writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-                if i in picks:
-                    tiles[i] = cv2.resize(
-                        rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA
-                    )
-                if n % 10 == 0:
-                    report(protocol.progress("preview", n + 1, total))
-        finally:
-            writer.release()
+    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, preview_size(info)[:2])
+    if not writer.isOpened():
+        raise OSError(f"cannot open a video writer for {video_path}")
+    written = 0
+    try:
+        for n, (i, rgb) in enumerate(render_frames(info, source)):
+            if is_cancelled():
+                raise Cancelled()
+            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            written += 1
+            if i in picks:
+                tiles[i] = cv2.resize(rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA)
+            if n % 10 == 0:
+                report(protocol.progress("preview", n + 1, total))
+    finally:
+        writer.release()
+    _check_written(video_path, written)
     ordered = [tiles[i] for i in sorted(tiles)]
     if ordered:
         blank = np.zeros_like(ordered[0])
         ordered += [blank] * (9 - len(ordered))
         rows = [np.concatenate(ordered[r * 3 : r * 3 + 3], axis=1) for r in range(3)]
-        sheet = np.concatenate(rows, axis=0)
-        with atomic_path(sheet_path, suffix=".png") as tmp:
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-                raise OSError(f"cannot write {sheet_path}")
-    return out_path, sheet_path
+        ok, png = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise OSError(f"cannot encode the contact sheet {sheet_path}")
+        sheet_path.write_bytes(png.tobytes())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import bpy
 
-from . import build_scene, preferences
+from . import build_scene, preferences, scene_guard
 from . import export as fbx_export
 from . import motion_data as md
 from .job import BackendJob, JobSnapshot
@@ -150,10 +150,15 @@ def import_people(
 ) -> list[bpy.types.Object]:
     """Import every person of a motion file into one collection; return their armatures.
 
-    Footage and ground plane as :func:`import_motion` (one camera and one plane per clip).
+    Footage and ground plane as :func:`import_motion` (one camera and one plane per clip). The whole
+    file is validated before the scene is touched; if a person fails to build, the people already built
+    by this call are removed again.
     """
     options = {"video_path": video_path, "movie_clip": movie_clip, "ground_plane": ground_plane}
-    return [import_motion(path, pid, collection_name, **options) for pid in md.person_ids(path)]
+    people = md.person_ids(path)
+    md.read_motion(path, people[0])  # validates every person's arrays, not only the first
+    with scene_guard.unchanged_on_failure(bpy.context.scene):
+        return [import_motion(path, pid, collection_name, **options) for pid in people]
 
 
 def export_fbx(

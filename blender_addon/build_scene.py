@@ -15,6 +15,7 @@ to bpy. Keys land on Blender frame ``frame_index + 1`` so that they line up with
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from . import footage, rig_math
+from . import footage, rig_math, scene_guard
 from . import motion_data as md
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ _STILL = 1e-7
 """Largest quaternion change over the clip for a bone to count as still (keyed once)."""
 _NO_LOCATION = 1e-5
 """Largest basis translation (m) of a non-root bone for its location to stay unkeyed."""
+
+_NUMBERED = re.compile(r"\.\d{3}$")
+"""The suffix Blender gives a new datablock whose name is taken."""
 
 FCurveFactory = Callable[[str, int, str], "bpy.types.FCurve"]
 
@@ -70,13 +74,32 @@ def build_person(
             one in the collection is removed either way.
     """
     motion_path = Path(motion_file_path)
-    clip, raw = md.read_motion(motion_path, person_id)
+    clip, raw = md.read_motion(motion_path, person_id)  # the whole file is validated before the scene is touched
     rig = md.read_rig(rig_npz_path) if rig_npz_path is not None else md.embedded_rig(raw, motion_path)
     md.check_match(clip, rig)
     scene = bpy.context.scene
     name = collection_name or clip_name(motion_path)
-    collection = _ensure_collection(scene, name)
-    _remove_previous(collection, clip.person_id)
+    with scene_guard.unchanged_on_failure(scene):
+        collection = _ensure_collection(scene, name)
+        previous = _previous(collection, clip.person_id)
+        made = _build(clip, rig, motion_path, name, collection, video_path, movie_clip, ground_plane)
+        _replace(previous, made)
+    log.info("imported person %d of %s: %d frames", clip.person_id, motion_path, len(clip.frame_index))
+    return made[0]
+
+
+def _build(
+    clip: md.PersonClip,
+    rig: md.AnnyRig,
+    motion_path: Path,
+    name: str,
+    collection: bpy.types.Collection,
+    video_path: str | Path | None,
+    movie_clip: bpy.types.MovieClip | None,
+    ground_plane: bool,
+) -> list[bpy.types.Object]:
+    """Build the person's armature and mesh, the camera (and the ground); return them, armature first."""
+    scene = bpy.context.scene
     base = f"{name}_p{clip.person_id}"
     lift = rig_math.ground_lift(rig["rest_vertices"])
     armature = _build_armature(rig, base, collection, lift)
@@ -89,15 +112,16 @@ def build_person(
     camera = _build_camera(clip, name, collection)
     camera[ROLE], camera[SOURCE] = "camera", str(motion_path)
     scene.camera = camera
+    made = [armature, mesh, camera]
     movie = footage.resolve_clip(clip, motion_path, video_path, movie_clip)
     if movie is not None:
         footage.set_camera_background(camera, movie, clip)
     if ground_plane:
         ground = footage.build_ground(clip, name, collection)
         ground[ROLE], ground[SOURCE] = "ground", str(motion_path)
+        made.append(ground)
     scene.frame_set(int(clip.frame_index[0]) + 1)
-    log.info("imported person %d of %s: %d frames", clip.person_id, motion_path, len(clip.frame_index))
-    return armature
+    return made
 
 
 # ---------------------------------------------------------------------- collection
@@ -123,26 +147,37 @@ def _find_layer_collection(layer: bpy.types.LayerCollection, name: str) -> bpy.t
     return None
 
 
-def _remove_previous(collection: bpy.types.Collection, person_id: int) -> None:
-    """Delete this person's armature and mesh and the clip's camera and ground, with their data and actions."""
-    doomed: list[bpy.types.ID] = []
-    for obj in collection.objects:
-        role = obj.get(ROLE)
-        if role in ("camera", "ground") or (role in ("armature", "mesh") and obj.get(PERSON) == person_id):
-            doomed.append(obj)
-            if obj.data is not None:
-                doomed.append(obj.data)
-            if obj.animation_data is not None and obj.animation_data.action is not None:
-                doomed.append(obj.animation_data.action)
-            keys = getattr(obj.data, "shape_keys", None)
-            if (
-                keys is not None
-                and keys.animation_data is not None
-                and keys.animation_data.action is not None
-            ):
-                doomed.append(keys.animation_data.action)  # SMPL-X expression keys
+def _previous(collection: bpy.types.Collection, person_id: int) -> list[bpy.types.Object]:
+    """This person's armature and mesh and the clip's camera and ground from an earlier import."""
+    return [
+        obj
+        for obj in collection.objects
+        if obj.get(ROLE) in ("camera", "ground")
+        or (obj.get(ROLE) in ("armature", "mesh") and obj.get(PERSON) == person_id)
+    ]
+
+
+def _owned(obj: bpy.types.Object) -> list[bpy.types.ID]:
+    """An imported object's datablocks: its data and actions (SMPL-X expression keys included)."""
+    blocks: list[bpy.types.ID] = [] if obj.data is None else [obj.data]
+    for holder in (obj, getattr(obj.data, "shape_keys", None)):
+        anim = None if holder is None else holder.animation_data
+        if anim is not None and anim.action is not None:
+            blocks.append(anim.action)
+    return blocks
+
+
+def _replace(previous: list[bpy.types.Object], made: list[bpy.types.Object]) -> None:
+    """Delete the earlier import's objects (with their data and actions), then give the new objects and
+    their datablocks the names Blender had to suffix (``.001``) while the old ones existed."""
+    wanted = [(block, _NUMBERED.sub("", block.name)) for obj in made for block in (obj, *_owned(obj))]
+    doomed = {block.as_pointer(): block for obj in previous for block in (obj, *_owned(obj))}
     if doomed:
-        bpy.data.batch_remove(list(set(doomed)))
+        bpy.data.batch_remove(list(doomed.values()))
+    for block, name in wanted:
+        if block.name != name:
+            block.name = name
+    bpy.context.view_layer.update()  # resync the view layer's object list after the removals
 
 
 # ---------------------------------------------------------------------- armature

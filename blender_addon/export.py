@@ -19,6 +19,8 @@ from pathlib import Path
 
 import bpy
 
+from .safe_files import atomic_target, check_outputs
+
 log = logging.getLogger(__name__)
 
 
@@ -82,8 +84,9 @@ def export_fbx(
     """Write the armature(s) and their meshes to ``path`` with a preset; the selection is restored.
 
     Raises:
-        ValueError: not an armature, or an unknown preset.
-        RuntimeError: the exporter failed.
+        ValueError: not an armature, or an unknown preset; ``safe_files.OutputPathError`` (a ValueError)
+            for a path that is a folder.
+        RuntimeError: the exporter failed (an existing file at ``path`` is kept).
     """
     if isinstance(armatures, bpy.types.Object):
         armatures = [armatures]
@@ -92,6 +95,7 @@ def export_fbx(
     kwargs = preset_kwargs(preset)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_outputs([path])
     view_layer = bpy.context.view_layer
     chosen = [obj for armature in armatures for obj in export_objects(armature)]
     before = [obj for obj in view_layer.objects if obj.select_get()]
@@ -102,14 +106,15 @@ def export_fbx(
         for obj in chosen:
             obj.select_set(True)
         view_layer.objects.active = chosen[0]
-        result = bpy.ops.export_scene.fbx(filepath=str(path), check_existing=False, **kwargs)
+        with atomic_target(path, ".fbx") as tmp:  # an earlier file survives a failed export
+            result = bpy.ops.export_scene.fbx(filepath=str(tmp), check_existing=False, **kwargs)
+            if "FINISHED" not in result:
+                raise RuntimeError(f"the FBX exporter did not write {path}")
     finally:
         for obj in chosen:
             obj.select_set(False)
         for obj in before:
             obj.select_set(True)
         view_layer.objects.active = active
-    if "FINISHED" not in result or not path.is_file():
-        raise RuntimeError(f"the FBX exporter did not write {path}")
     log.info("exported %s (%s preset, %d objects)", path, preset, len(chosen))
     return path

@@ -1,27 +1,23 @@
 """Read what the Blender import needs from a motion file and a rig file (numpy only, no bpy, no torch).
 
-The backend writes both (``backend/io/motion.py``, ``backend/export_rig.py``); the add-on cannot
-import the backend (torch), so this is its own small, checking reader.
+The backend writes both (``backend/io/motion.py``, the rig export); the add-on cannot import the
+backend (torch), so it vendors the backend's torch-free validating reader byte for byte
+(``motion_validate``, ``motion_schema``, ``bounded_npz``): a file is checked whole (types, shapes, sizes
+before inflating, values) before the importer touches the scene.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-MOTION_FORMAT = ("video2anim.motion", 1)
-RIG_FORMAT = ("video2anim.anny_rig", 1)
-"""The rig format (linear blend skinning, Anny's local-ref pose parameterisation); the SMPL family uses it too."""
-RIG_PREFIX = "rig/"
-"""Rig arrays stored inside a motion file live under ``p{id}/rig/``."""
+from .motion_schema import RIG_PREFIX
+from .motion_schema import MotionFileError as MotionDataError
+from .motion_validate import read_motion_file, read_rig_file
 
-
-class MotionDataError(ValueError):
-    """A motion or rig file that cannot be imported; the message says why."""
+__all__ = ["MotionDataError", "PersonClip", "AnnyRig", "read_motion", "read_rig", "embedded_rig", "person_ids"]
 
 
 @dataclass(frozen=True)
@@ -76,72 +72,25 @@ class AnnyRig:
         return tuple(str(s) for s in self.arrays[key]) if key in self.arrays else ()
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise MotionDataError(f"{path} does not exist.")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise MotionDataError(f"{path} cannot be read as .npz: {exc}") from exc
-
-
-def _check_format(meta: dict, want: tuple[str, int], path: Path) -> None:
-    if meta.get("format") != want[0]:
-        raise MotionDataError(f"{path} is not a {want[0]} file (format: {meta.get('format')!r}).")
-    if meta.get("version") != want[1]:
-        raise MotionDataError(
-            f"{path} is {want[0]} version {meta.get('version')!r}; this add-on reads version {want[1]}. "
-            "Re-run the estimate with the matching backend."
-        )
-
-
-def _meta(arrays: dict[str, np.ndarray], key: str, path: Path) -> dict:
-    if key not in arrays:
-        raise MotionDataError(f"{path} has no '{key}' entry.")
-    try:
-        return json.loads(str(arrays[key]))
-    except json.JSONDecodeError as exc:
-        raise MotionDataError(f"{path}: '{key}' is not valid JSON.") from exc
-
-
 def person_ids(path: str | Path) -> list[int]:
-    """The ids of the people in a motion file, in file order (checks the format)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MotionDataError(f"{path} does not exist.")
-    try:
-        with np.load(path, allow_pickle=False) as data:  # reads only the meta entry
-            arrays = {"meta": data["meta"]} if "meta" in data.files else {}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise MotionDataError(f"{path} cannot be read as .npz: {exc}") from exc
-    meta = _meta(arrays, "meta", path)
-    _check_format(meta, MOTION_FORMAT, path)
-    people = [int(p) for p in meta.get("people", [])]
-    if not people:
-        raise MotionDataError(f"{path} holds no person.")
-    return people
+    """The ids of the people in a motion file, in file order (checks the format and meta)."""
+    meta, _ = read_motion_file(path, meta_only=True)
+    return [int(p) for p in meta["people"]]
 
 
 def read_motion(path: str | Path, person_id: int | None = None) -> tuple[PersonClip, dict[str, np.ndarray]]:
-    """One person of a motion file (the first if ``person_id`` is None) and all their raw arrays."""
+    """One person of a motion file (the first if ``person_id`` is None) and all their raw arrays.
+
+    The whole file is validated first; raises MotionDataError naming the file and the field.
+    """
     path = Path(path)
-    arrays = _read_npz(path)
-    meta = _meta(arrays, "meta", path)
-    _check_format(meta, MOTION_FORMAT, path)
-    people = [int(p) for p in meta.get("people", [])]
-    if not people:
-        raise MotionDataError(f"{path} holds no person.")
-    pid = people[0] if person_id is None else int(person_id)
+    meta, people = read_motion_file(path)
+    pid = int(meta["people"][0]) if person_id is None else int(person_id)
     if pid not in people:
-        raise MotionDataError(f"{path} has no person {pid}; it holds {people}.")
-    prefix = f"p{pid}/"
-    raw = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+        raise MotionDataError(f"{path} has no person {pid}; it holds {list(people)}.")
+    raw = people[pid]
     pose_key = "rig_pose" if "rig_pose" in raw else "anny_pose"
     shape_key = "betas" if "betas" in raw else "phenotypes"
-    missing = [k for k in ("frame_index", pose_key, "transl", "world_from_camera", shape_key) if k not in raw]
-    if missing:
-        raise MotionDataError(f"{path}: person {pid} lacks {missing} (is it a motion file of this add-on?).")
     width, height = (int(v) for v in meta["image_size"])
     clip = PersonClip(
         person_id=pid,
@@ -153,7 +102,7 @@ def read_motion(path: str | Path, person_id: int | None = None) -> tuple[PersonC
         rig_pose=raw[pose_key].astype(np.float64),
         transl=raw["transl"].astype(np.float64),
         shape=raw[shape_key].astype(np.float64),
-        bone_labels=tuple(meta.get("body_model", {}).get("bone_labels", ())),
+        bone_labels=tuple(meta["body_model"]["bone_labels"]),
         source_video=str(meta.get("source_video") or ""),
         rotation_deg=int(meta.get("rotation_applied_deg") or 0),
         expression=raw["expression"].astype(np.float64) if "expression" in raw else None,
@@ -177,11 +126,8 @@ def find_source_video(motion_path: str | Path, source_video: str) -> Path | None
 
 
 def read_rig(path: str | Path) -> AnnyRig:
-    """The rig from a rig file written by ``backend.export_rig.export_anny_rig``."""
-    path = Path(path)
-    arrays = _read_npz(path)
-    _check_format(_meta(arrays, "meta", path), RIG_FORMAT, path)
-    return AnnyRig(arrays)
+    """The rig from a rig file written by the backend's rig export (validated whole)."""
+    return AnnyRig(read_rig_file(path))
 
 
 def embedded_rig(raw: dict[str, np.ndarray], path: str | Path) -> AnnyRig:
@@ -192,7 +138,6 @@ def embedded_rig(raw: dict[str, np.ndarray], path: str | Path) -> AnnyRig:
             f"{path} holds no rig for this person: pass the rig file written by the backend "
             "(backend.export_rig.export_anny_rig)."
         )
-    _check_format(_meta(arrays, "meta", Path(path)), RIG_FORMAT, Path(path))
     return AnnyRig(arrays)
 
 

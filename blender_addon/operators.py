@@ -40,8 +40,12 @@ def _import(
         armatures = api.import_people(
             motion, collection, video_path=video_path, movie_clip=movie_clip, ground_plane=ground_plane
         )
-    except (md.MotionDataError, OSError, ValueError, KeyError) as exc:
+    except (md.MotionDataError, OSError) as exc:  # the file was checked whole before the scene was touched
         op.report({"ERROR"}, f"Cannot import {motion.name}: {exc}")
+        return {"CANCELLED"}
+    except Exception as exc:  # noqa: BLE001 - an operator reports; the scene was restored (scene_guard)
+        log.exception("importing %s failed", motion)
+        op.report({"ERROR"}, f"Cannot import {motion.name}: {type(exc).__name__}: {exc} (the scene is unchanged)")
         return {"CANCELLED"}
     for obj in bpy.context.view_layer.objects:
         obj.select_set(False)

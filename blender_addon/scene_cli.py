@@ -14,6 +14,7 @@ from pathlib import Path
 from . import motion_data as md
 from .batch import scene_files
 from .export import PRESETS as FBX_PRESETS
+from .safe_files import OutputPathError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         blend, fbx = scene_files(
             args.motion, args.video, args.blend.resolve(), args.fbx.resolve(), args.fbx_preset
         )
-    except (md.MotionDataError, OSError, RuntimeError) as exc:
+    except (md.MotionDataError, OutputPathError, OSError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log.info("wrote %s and %s", blend, fbx)

@@ -140,9 +140,14 @@ def _job(fake_root: Path, tmp_path: Path, mode: str, python: str = sys.executabl
 
 
 # ---------------------------------------------------------------------- add-on and package
-def test_vendored_protocol_matches_the_backend() -> None:
-    """The add-on imports its own copy of backend/protocol.py (it cannot import the backend)."""
-    assert (ROOT / ADDON / "protocol.py").read_bytes() == (ROOT / "backend" / "protocol.py").read_bytes()
+@pytest.mark.parametrize(
+    "vendored", ["protocol.py", "io/bounded_npz.py", "io/motion_schema.py", "io/motion_validate.py"]
+)
+def test_vendored_modules_match_the_backend(vendored: str) -> None:
+    """The add-on imports its own copies of the backend's torch-free protocol and motion-file reader
+    (it cannot import the backend): they must stay byte for byte the same."""
+    backend_file = ROOT / "backend" / vendored
+    assert (ROOT / ADDON / backend_file.name).read_bytes() == backend_file.read_bytes()
 
 
 def test_register_and_unregister_twice() -> None:

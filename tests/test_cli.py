@@ -95,24 +95,30 @@ def _backend(*args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def test_cancel_exits_3_within_a_second_and_leaves_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", ["decode", "detect", "fit", "preview"])
+def test_cancel_exits_3_within_a_second_and_leaves_nothing(tmp_path: Path, stage: str) -> None:
+    """Cancel as a stage starts (``decode``: models and MediaPipe's graph are loading, native code that
+    Python cannot interrupt: the watch ends the process itself) or during it; nothing may be left."""
     out = tmp_path / "demo.motion.npz"
     proc = _backend(
-        "estimate", str(DEMO), "--out", str(out), "--preview", str(tmp_path / "p.mp4"), "--events"
-    )
+        "estimate", str(DEMO), "--out", str(out), "--preview", str(tmp_path / "p.mp4"), "--events",
+        "--end", "30", "--preset", "fast",
+    )  # fmt: skip
     assert proc.stdout is not None and proc.stdin is not None
     for line in proc.stdout:
         event = json.loads(line)
-        if event["event"] == "progress" and event["stage"] == "detect" and event["done"] > 5:
+        if event.get("name") == stage or (event["event"] == "progress" and event["stage"] == stage):
             break
     sent = time.perf_counter()
     proc.stdin.write("cancel\n")
     proc.stdin.flush()
+    rest = proc.stdout.read()
     code = proc.wait(timeout=30)
     elapsed = time.perf_counter() - sent
     assert code == 3, proc.stderr.read() if proc.stderr else ""
-    # The contract is one second; the margin absorbs a loaded CI machine (timed in bench/ too).
-    assert elapsed < 2.5, f"took {elapsed:.2f} s to exit after cancel"
+    assert json.loads(rest.splitlines()[-1])["kind"] == "cancelled"
+    # The contract is one second (bench/cancel_latency.py measures it); the margin absorbs a loaded CI machine.
+    assert elapsed < 1.5, f"took {elapsed:.2f} s to exit after cancel"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -115,6 +115,19 @@ def _other_boxes(tracks: list[Track], subject: Track, people: list[FramePeople])
     return out
 
 
+def _short_read_warning(name: str, decoded: int, start: int, stop: int) -> str | None:
+    """A warning when fewer frames decode than the container lists for the range (a truncated or
+    damaged file); container counts of variable-frame-rate clips may be off by a frame or two."""
+    expected = stop - start
+    if expected - decoded <= max(2, int(0.01 * expected)):
+        return None
+    return (
+        f"{name}: only {decoded} of the {expected} frames its container lists for this range could be "
+        f"decoded (frames {start + decoded} to {stop - 1} are missing); the file may be truncated or "
+        "damaged: re-copy or re-export it to process the whole clip."
+    )
+
+
 def detect_subjects(
     info: VideoInfo,
     start: int,
@@ -155,6 +168,7 @@ def detect_subjects(
             "check --start and --end."
         )
     progress.total = passes * n
+    short_read = _short_read_warning(name, n, start, stop)
     if not any(len(p.body2d) for p in people):
         raise BadInput(
             f"No person was detected in {name}: use a clip where one person is fully visible, "
@@ -167,6 +181,7 @@ def detect_subjects(
     tracks = associate([p.body2d for p in people], short)
     tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people], frame_index=frame_index)
     chosen, warnings = choose_subjects(tracks, track.person, frame_index)
+    warnings = ([short_read] if short_read else []) + warnings
     log.info(
         "Tracks: %s",
         ", ".join(f"id {t.track_id} ({t.n_frames} frames, prominence {t.prominence:.3g})" for t in tracks),

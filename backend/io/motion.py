@@ -6,7 +6,6 @@ Layout (DESIGN.md): ``meta`` is a JSON string; per person ``p`` arrays are prefi
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,35 +13,12 @@ from typing import Any
 import numpy as np
 
 from backend.errors import BadInput
+from backend.io import motion_schema as schema
 from backend.io.atomic import atomic_path
+from backend.io.motion_validate import read_motion_file, validate_motion
 
-FORMAT_NAME = "video2anim.motion"
-FORMAT_VERSION = 1
-
-# Required per-person arrays: name -> (trailing shape, with None for "any"), leading dim is T.
-_REQUIRED: dict[str, tuple[int | None, ...]] = {
-    "frame_index": (),
-    "valid": (),
-    "time_s": (),
-    "keypoints2d": (None, 3),
-    "keypoints3d": (None, 3),
-    "global_orient": (3,),
-    "body_pose": (63,),
-    "left_hand_pose": (45,),
-    "right_hand_pose": (45,),
-    "jaw_pose": (3,),
-    "transl": (3,),
-    "contacts": (4,),
-}
-# Optional per-frame arrays, checked when present (the SMPL family writes them).
-_OPTIONAL: dict[str, tuple[int | None, ...]] = {
-    "expression": (None,),
-    "keypoints3d_hands": (2, 21, 3),
-    "keypoints3d_face": (None, 3),
-    "native_pose": (None, 3),
-    "rig_pose": (None, 3),
-}
-_META_KEYS = ("format", "version", "body_model", "fps", "frame_count", "image_size", "intrinsics", "people")
+FORMAT_NAME = schema.FORMAT_NAME
+FORMAT_VERSION = schema.FORMAT_VERSION
 
 
 @dataclass
@@ -78,76 +54,35 @@ class MotionFile:
 def save(path: str | Path, motion: MotionFile) -> Path:
     """Validate and write ``motion`` to ``path`` atomically (temp file, then rename)."""
     path = Path(path)
+    with atomic_path(path, suffix=".npz") as tmp:
+        write(tmp, motion, str(path))
+    return path
+
+
+def write(path: str | Path, motion: MotionFile, where: str | None = None) -> None:
+    """Validate ``motion`` and write it to ``path`` as it is (the caller renames a temporary file;
+    ``where`` names the final path in messages)."""
+    where = where or str(path)
     motion.meta.setdefault("format", FORMAT_NAME)
     motion.meta.setdefault("version", FORMAT_VERSION)
     motion.meta["people"] = [p.person_id for p in motion.people]
-    _validate(motion, str(path))
+    try:
+        validate_motion(motion.meta, {p.person_id: p.arrays for p in motion.people}, where)
+    except schema.MotionFileError as exc:
+        raise BadInput(str(exc)) from exc
     arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(motion.meta, allow_nan=False))}
     for p in motion.people:
         for name, value in p.arrays.items():
             arrays[f"p{p.person_id}/{name}"] = np.asarray(value)
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-    return path
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
 
 
 def load(path: str | Path) -> MotionFile:
-    """Read and validate a motion file; raise BadInput with a clear message if it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"Motion file {path} does not exist.")
+    """Read and validate a motion file (``backend.io.motion_validate``: every array's type, shape and
+    values, sizes checked before inflating); raise BadInput with one line naming the file and field."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            contents = {name: data[name] for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise BadInput(f"{path} is not a motion file (cannot be read as .npz: {exc}).") from exc
-    if "meta" not in contents:
-        raise BadInput(f"{path} is not a motion file: it has no 'meta' entry.")
-    try:
-        meta = json.loads(str(contents.pop("meta")))
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}: its 'meta' entry is not valid JSON.") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise BadInput(f"{path} is not a {FORMAT_NAME} file (format: {meta.get('format')!r}).")
-    if meta.get("version") != FORMAT_VERSION:
-        raise BadInput(
-            f"{path} is motion file version {meta.get('version')!r}; this software reads version "
-            f"{FORMAT_VERSION}. Re-run the estimate with this version."
-        )
-    people: list[PersonMotion] = []
-    for pid in meta.get("people", []):
-        prefix = f"p{pid}/"
-        arrays = {k[len(prefix) :]: v for k, v in contents.items() if k.startswith(prefix)}
-        people.append(PersonMotion(int(pid), arrays))
-    motion = MotionFile(meta, people)
-    _validate(motion, str(path))
-    return motion
-
-
-def _validate(motion: MotionFile, where: str) -> None:
-    missing = [k for k in _META_KEYS if k not in motion.meta]
-    if missing:
-        raise BadInput(f"{where}: motion file meta lacks {missing}.")
-    if not motion.people:
-        raise BadInput(f"{where}: motion file holds no person.")
-    for p in motion.people:
-        t = None
-        checks = {**_REQUIRED, **{k: v for k, v in _OPTIONAL.items() if k in p.arrays}}
-        for name, trailing in checks.items():
-            if name not in p.arrays:
-                raise BadInput(f"{where}: person {p.person_id} lacks the array '{name}'.")
-            arr = np.asarray(p.arrays[name])
-            if t is None:
-                t = arr.shape[0] if arr.ndim else -1
-            ok = arr.ndim == 1 + len(trailing) and arr.shape[0] == t
-            ok = ok and all(
-                want is None or got == want for got, want in zip(arr.shape[1:], trailing, strict=False)
-            )
-            if not ok:
-                raise BadInput(f"{where}: person {p.person_id} array '{name}' has shape {arr.shape}.")
-            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                raise BadInput(f"{where}: person {p.person_id} array '{name}' holds NaN or infinite values.")
-        names = motion.meta.get("keypoint_names", {}).get("keypoints3d")
-        if names is not None and len(names) != p.arrays["keypoints3d"].shape[1]:
-            raise BadInput(f"{where}: keypoints3d names do not match the array.")
+        meta, people = read_motion_file(path)
+    except schema.MotionFileError as exc:
+        raise BadInput(str(exc)) from exc
+    return MotionFile(meta, [PersonMotion(int(pid), arrays) for pid, arrays in people.items()])
