@@ -1,8 +1,10 @@
 """Build the installable Blender extension: ``dist/video2anim-<version>.zip``.
 
-The zip holds the add-on (``blender_addon/``, manifest at the top) and the backend's source under
-``backend_src/`` (``backend/**/*.py``, ``backend/weights/*`` and ``requirements.txt`` listing its
-third-party dependencies from ``pyproject.toml``); caches are left out. The add-on runs that source
+The zip holds the add-on (``blender_addon/``, manifest at the top; its links to the backend's
+torch-free modules are stored as files) and the backend's source under ``backend_src/``
+(``backend/**/*.py`` but ``backend/train/``, which the add-on never runs, ``backend/weights/*`` and
+``requirements.txt`` listing its third-party dependencies from ``pyproject.toml``); caches are left
+out. The benchmarks (``bench/``) live outside the backend and are not shipped. The add-on runs that source
 in its own Python environment, which the preferences' *Install Backend* button creates with pip.
 
     python build_addon.py [--out DIR]
@@ -26,6 +28,8 @@ ADDON = ROOT / "blender_addon"
 BACKEND = ROOT / "backend"
 BUNDLED = "backend_src"
 _EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+_NOT_SHIPPED = ("backend/train/",)
+"""Backend folders the add-on never runs (training and its mocap preparation)."""
 _EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 _DATE = (2024, 1, 1, 0, 0, 0)
 """Fixed timestamps: the same sources give the same zip."""
@@ -65,7 +69,7 @@ def files(root: Path = ROOT) -> Iterator[tuple[Path, str]]:
             yield path, path.relative_to(addon).as_posix()
     backend_files = [p for p in backend.rglob("*.py")] + [p for p in (backend / "weights").glob("*")]
     for path in sorted(set(backend_files)):
-        if _kept(path):
+        if _kept(path) and not path.relative_to(root).as_posix().startswith(_NOT_SHIPPED):
             yield path, f"{BUNDLED}/{path.relative_to(root).as_posix()}"
 
 
@@ -76,9 +80,19 @@ def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     archive.writestr(info, data)
 
 
+def software_version(root: Path = ROOT) -> str:
+    """``VERSION`` of ``backend/protocol.py`` (the one place the version is written)."""
+    for line in (root / "backend" / "protocol.py").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VERSION = "):
+            return line.split("=", 1)[1].strip().strip('"')
+    raise ValueError("backend/protocol.py has no VERSION")
+
+
 def build(out_dir: Path = ROOT / "dist", root: Path = ROOT) -> Path:
     """Write the extension zip and return its path."""
     version = manifest_version(root / "blender_addon")
+    if version != software_version(root):
+        raise ValueError(f"blender_manifest.toml says {version}, backend/protocol.py {software_version(root)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"video2anim-{version}.zip"
     tmp = target.with_suffix(".zip.tmp")

@@ -3,4 +3,6 @@
 Run it as ``python -m backend estimate VIDEO --out OUT.motion.npz``.
 """
 
-__version__ = "0.1.0"
+from backend.protocol import VERSION as __version__
+
+__all__ = ["__version__"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import importlib
 import logging
 import math
 import os
@@ -18,6 +19,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from backend import protocol
 from backend.cancel import CancelToken, CancelWatch
@@ -25,10 +27,12 @@ from backend.config import (
     PRESETS,
     DecodeConfig,
     EstimateConfig,
+    FitConfig,
     LiftConfig,
     TrackConfig,
     preset_detect,
     preset_fit,
+    with_setting,
 )
 from backend.errors import BadInput, Cancelled
 from backend.io.outputs import remove_temporaries
@@ -116,6 +120,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "last stage with the mesh term (triangle pairs, SMPLify-X style); auto = the preset's choice "
         "(accurate: mesh; otherwise on for the SMPL family, off for Anny)",
     )
+    est.add_argument(
+        "--fit-set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="change one fit setting, e.g. weights.w_3d=3000, schedule.iters_body=300, collision.w_mesh=1e5 "
+        "(repeat for several; see backend/config.py)",
+    )
     est.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     est.add_argument("--preset", choices=PRESETS, default="balanced")
     est.add_argument("--person", default="auto", help="auto (most prominent), all, or a track id")
@@ -144,12 +156,23 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument("--verbose", action="store_true")
     sub.add_parser("prepare", help="one-time set-up: build caches so that the first estimate is fast")
     sub.add_parser("info", help="versions and devices")
-    from backend.bench.cli import add_bench_parser
-    from backend.train.cli import add_train_parsers
-
-    add_train_parsers(sub)
-    add_bench_parser(sub)
+    for optional in (_optional_cli("backend.train.cli"), _optional_cli("bench.cli")):
+        if optional is not None:
+            optional.add_parsers(sub)
     return parser
+
+
+def _optional_cli(module: str) -> ModuleType | None:
+    """Commands that exist only in a repository checkout: training (``backend/train``, left out of the
+    add-on's copy of the backend) and the benchmarks (``bench/``, outside the package; ``python -m
+    backend`` run from the repository root finds them). Loaded by name, so the backend never imports
+    the bench statically; None where the module is absent."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            return None
+        raise
 
 
 def _config(args: argparse.Namespace) -> EstimateConfig:
@@ -181,10 +204,18 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
             prior=args.prior,
             prior_weights=str(args.vposer) if args.vposer is not None else None,
         ),
-        fit=preset_fit(args.preset)
-        if args.collision == "auto"
-        else dataclasses.replace(preset_fit(args.preset), collision=args.collision),
+        fit=_fit_config(args),
     )
+
+
+def _fit_config(args: argparse.Namespace) -> FitConfig:
+    """The preset's fit, ``--collision`` if not auto, then each ``--fit-set SECTION.FIELD=VALUE``."""
+    fit = preset_fit(args.preset)
+    if args.collision != "auto":
+        fit = dataclasses.replace(fit, collision=dataclasses.replace(fit.collision, mode=args.collision))
+    for assignment in args.fit_set:
+        fit = with_setting(fit, assignment)
+    return fit
 
 
 def _estimate(args: argparse.Namespace, token: CancelToken, report: protocol.Reporter) -> int:
@@ -244,13 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "prepare":
             return _prepare()
         if args.command in ("train-prior", "train-lifter"):
-            from backend.train.cli import run_train
-
-            return run_train(args)
+            return _optional_cli("backend.train.cli").run_train(args)
         if args.command == "bench":
-            from backend.bench.cli import run_bench
-
-            return run_bench(args)
+            return _optional_cli("bench.cli").run_bench(args)
         return _info()
     except BadInput as exc:
         report(protocol.error("bad_input", str(exc)))

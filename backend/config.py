@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from backend.errors import BadInput
+from backend.protocol import PRESETS
+
 Preset = Literal["fast", "balanced", "accurate"]
-PRESETS: tuple[Preset, ...] = ("fast", "balanced", "accurate")
+__all__ = ["PRESETS", "Preset"]
 
 
 @dataclass(frozen=True)
@@ -61,22 +65,17 @@ class LiftConfig:
 
 
 @dataclass(frozen=True)
-class FitConfig:
-    iters_global: int = 40
-    iters_pose3d: int = 300
-    """Body pose led by the 3D evidence (2D down-weighted), to settle depth ambiguities. Joints may
-    have to turn by 2 rad from the start pose here (a squat's knees): enough steps to get there."""
-    lr_pose3d: float = 0.09
-    """Adam step of the pose3d stage (each frame on its own: no smoothness to keep it steady)."""
-    iters_body: int = 150
-    iters_all: int = 100
-    lr: float = 0.03
+class FitWeights:
+    """Weights and robust scales of the fit's terms (``fit/objective.py``)."""
+
+    w_2d: float = 1.0
     gm_sigma_px: float = 40.0
     """Geman-McClure scale for 2D residuals, in pixels at a 1000-pixel image height."""
-    w_2d: float = 1.0
     w_3d: float = 5000.0
     sigma_3d: float = 0.3
     """Geman-McClure scale of the 3D term, metres."""
+    pose3d_boost: float = 10.0
+    """The ``pose3d`` stage multiplies the 3D weight by this (and drops 2D and smoothness)."""
     w_pose: float = 2.0
     w_prior: float = 2.0
     """Weight of the VPoser latent-norm pose prior (used when the fitter is given a prior)."""
@@ -86,11 +85,6 @@ class FitConfig:
     w_smooth_rot: float = 3.0
     w_smooth_transl: float = 5.0e3
     min_confidence: float = 0.2
-    fit_shape: bool = True
-    iters_hands: int = 60
-    """SMPL-H / SMPL-X: the hands stage (after the body): fingers and wrists on the hand keypoints."""
-    iters_face: int = 40
-    """SMPL-X: the face stage (after the hands): jaw and expression on the face landmarks."""
     w_hand_2d: float = 1.0
     """Weight of the robust 2D term on MediaPipe's 21 landmarks per hand (SMPL-H / SMPL-X)."""
     w_face_2d: float = 1.0
@@ -105,26 +99,67 @@ class FitConfig:
     """L2 prior on the expression coefficients."""
     w_smooth_parts: float = 3.0
     """Temporal smoothness of the hand, jaw and expression parameters."""
-    collision: Literal["auto", "on", "off", "mesh"] = "auto"
-    """Self-collision: "on" = the capsule proxy in every stage after the first; "mesh" = that plus a
-    last stage with the mesh term (``mesh_term``); "auto" = "on" for the SMPL family, off for Anny.
-    The "accurate" preset uses "mesh"."""
-    w_collision: float = 1.0e4
-    """Weight of the capsule penalty (squared capsule overlaps, metres^2, summed over pairs)."""
-    w_mesh_collision: float = 3.0e4
-    """Weight of the mesh term (cone-field penalties, metres^2, summed over pairs, mean over frames)."""
-    iters_collision: int = 60
-    """Iterations of the mesh collision stage (``collision="mesh"``)."""
-    lr_collision: float = 0.01
-    """Adam step of the mesh collision stage (small moves: limbs slide out of the body)."""
+
+
+@dataclass(frozen=True)
+class FitSchedule:
+    """The annealed stages (``fit/schedule.py``): iterations and Adam steps."""
+
+    iters_global: int = 40
+    iters_pose3d: int = 300
+    """Body pose led by the 3D evidence (2D down-weighted), to settle depth ambiguities. Joints may
+    have to turn by 2 rad from the start pose here (a squat's knees): enough steps to get there."""
+    lr_pose3d: float = 0.09
+    """Adam step of the pose3d stage (each frame on its own: no smoothness to keep it steady)."""
+    iters_body: int = 150
+    iters_all: int = 100
+    lr: float = 0.03
+    iters_hands: int = 60
+    """SMPL-H / SMPL-X: the hands stage (after the body): fingers and wrists on the hand keypoints."""
+    iters_face: int = 40
+    """SMPL-X: the face stage (after the hands): jaw and expression on the face landmarks."""
+    fit_shape: bool = True
     rel_tol: float = 1.0e-5
     """Stop a stage when the loss improves by less than this fraction over 10 iterations."""
 
 
 @dataclass(frozen=True)
-class OutputConfig:
-    preview: str | None = None
-    """Path of an MP4 preview of the fitted body over the frames, or None."""
+class CollisionConfig:
+    """Self-collision: the capsule proxy and the SMPLify-X mesh term (``fit/collision.py``)."""
+
+    mode: Literal["auto", "on", "off", "mesh"] = "auto"
+    """"on" = the capsule proxy in every stage after the first; "mesh" = that plus a last stage with the
+    mesh term (``mesh_term``); "auto" = the body model's default (capsules for the SMPL family, off for
+    Anny). The "accurate" preset uses "mesh"."""
+    w_capsules: float = 1.0e4
+    """Weight of the capsule penalty (squared capsule overlaps, metres^2, summed over pairs)."""
+    w_mesh: float = 3.0e4
+    """Weight of the mesh term (cone-field penalties, metres^2, summed over pairs, mean over frames)."""
+    iters_mesh: int = 60
+    """Iterations of the mesh collision stage."""
+    lr_mesh: float = 0.01
+    """Adam step of the mesh collision stage (small moves: limbs slide out of the body)."""
+    min_hops: int = 3
+    """Capsules whose bones are fewer than this many steps apart in the bone graph never collide."""
+    radius_quantile: float = 0.5
+    """Capsule radius = this quantile of the rest vertices' distances to their nearest bone."""
+    radius_scale: float = 0.9
+    """Shrinks capsules so that resting contact (arm against side) is not penalised."""
+    search_every: int = 5
+    """Evaluations of the mesh term between two searches for colliding triangle pairs."""
+    cone: float = 2.0
+    """Cone radius of the mesh term's distance field, in receiving-triangle radii."""
+    chunk: int = 32
+    """Frames skinned at once (all vertices, no gradients) during a search."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything the fit takes, grouped: term weights, the stage schedule and self-collision."""
+
+    weights: FitWeights = field(default_factory=FitWeights)
+    schedule: FitSchedule = field(default_factory=FitSchedule)
+    collision: CollisionConfig = field(default_factory=CollisionConfig)
 
 
 @dataclass(frozen=True)
@@ -150,14 +185,15 @@ class EstimateConfig:
 def preset_fit(preset: Preset) -> FitConfig:
     """The fitting schedule of a preset."""
     if preset == "fast":
-        return FitConfig(
+        schedule = FitSchedule(
             iters_global=25, iters_pose3d=100, iters_body=50, iters_all=25, iters_hands=30, iters_face=20
         )
+        return FitConfig(schedule=schedule)
     if preset == "accurate":
-        return FitConfig(
-            iters_global=60, iters_pose3d=400, iters_body=300, iters_all=200, iters_hands=120, iters_face=80,
-            collision="mesh", iters_collision=100,
-        )  # fmt: skip
+        schedule = FitSchedule(
+            iters_global=60, iters_pose3d=400, iters_body=300, iters_all=200, iters_hands=120, iters_face=80
+        )
+        return FitConfig(schedule=schedule, collision=CollisionConfig(mode="mesh", iters_mesh=100))
     return FitConfig()
 
 
@@ -166,3 +202,24 @@ def preset_detect(preset: Preset) -> DetectConfig:
     if preset == "fast":
         return DetectConfig(holistic=False)
     return DetectConfig()
+
+
+def with_setting(config: FitConfig, assignment: str) -> FitConfig:
+    """``config`` with one field changed by ``SECTION.FIELD=VALUE`` (``weights.w_3d=3000``,
+    ``schedule.iters_body=200``, ``collision.mode=mesh``); BadInput names an unknown field or a bad value."""
+    target, _, text = assignment.partition("=")
+    section, _, name = target.strip().partition(".")
+    groups = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    if section not in groups or name not in {f.name for f in dataclasses.fields(groups[section])} or not text:
+        known = ", ".join(f"{g}.{f.name}" for g, v in groups.items() for f in dataclasses.fields(v))
+        raise BadInput(f"--fit-set {assignment!r}: expected SECTION.FIELD=VALUE with one of: {known}.")
+    current = getattr(groups[section], name)
+    try:
+        value: Any = (text.lower() in ("1", "true", "yes", "on")) if isinstance(current, bool) else type(current)(text)
+    except ValueError as exc:
+        raise BadInput(f"--fit-set {assignment!r}: {text!r} is not a {type(current).__name__}.") from exc
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadInput(f"--fit-set {assignment!r}: the value must be finite.")
+    if section == "collision" and name == "mode" and value not in ("auto", "on", "off", "mesh"):
+        raise BadInput(f"--fit-set {assignment!r}: collision.mode is auto, on, off or mesh.")
+    return dataclasses.replace(config, **{section: dataclasses.replace(groups[section], **{name: value})})

@@ -26,6 +26,12 @@ EXIT_CANCELLED = 3
 
 CANCEL_LINE = "cancel"
 
+VERSION = "0.1.0"
+"""The software version (backend, add-on and motion files); ``backend.__version__`` and the packaging
+read it from here."""
+PRESETS = ("fast", "balanced", "accurate")
+"""The estimate's presets (``--preset``; the add-on's panel offers the same)."""
+
 
 def stage(name: str, index: int, count: int) -> Event:
     return {"event": "stage", "name": name, "index": index, "count": count}

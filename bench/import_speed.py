@@ -60,13 +60,13 @@ def smooth_poses(frames: int, fps: float, seed: int = 0) -> tuple[torch.Tensor, 
 def synthesise(path: Path, frames: int, fps: float) -> Path:
     """Write a ``frames``-long motion file (rig embedded) to ``path``."""
     from backend.body.anny_body import AnnyBody
-    from backend.body.skeleton import KEYPOINT_NAMES
+    from backend.body.model import CanonicalPose
     from backend.detect.types import SubjectTrack
-    from backend.export_rig import anny_rig_arrays
     from backend.fit.optimize import FitResult
-    from backend.geometry import frames as frame_math
+    from backend.geometry.skeleton import KEYPOINT_NAMES
     from backend.io import motion as motion_io
-    from backend.pipeline import _person_arrays
+    from backend.lift.base import LiftResult
+    from backend.pipeline.record import person_arrays
 
     body = AnnyBody()
     orient, pose, transl = smooth_poses(frames, fps)
@@ -75,9 +75,9 @@ def synthesise(path: Path, frames: int, fps: float) -> Path:
     with torch.no_grad():
         for a in range(0, frames, CHUNK):
             part = slice(a, a + CHUNK)
-            deltas = body.native_deltas(orient[part], roma.rotvec_to_rotmat(pose[part]), transl[part])
-            kp.append(body.keypoints(body.bone_transforms(deltas, rest), rest).numpy())
-            native.append(body.native_pose_rotvec(deltas))
+            out = body.forward(CanonicalPose(orient[part], roma.rotvec_to_rotmat(pose[part]), transl[part]), rest)
+            kp.append(out.keypoints.numpy())
+            native.append(body.native_pose_rotvec(out.deltas))
     keypoints = np.concatenate(kp)
     projected = keypoints @ K.T
     fit = FitResult(
@@ -92,8 +92,8 @@ def synthesise(path: Path, frames: int, fps: float) -> Path:
         right_hand2d=zeros((frames, 21, 3)), face2d=zeros((frames, 468, 3)), bbox=zeros((frames, 4)),
         silhouette=zeros((frames, 64, 64), np.uint8),
     )  # fmt: skip
-    arrays = _person_arrays(track, fit, frame_math.estimate_world_from_camera(keypoints, track.valid))
-    arrays |= {f"rig/{k}": v for k, v in anny_rig_arrays(body, PHENOTYPES).items()}
+    lift = LiftResult(np.zeros_like(keypoints, np.float32), np.zeros(keypoints.shape[:2], np.float32), "none")
+    arrays = person_arrays(track, fit, lift, body)
     meta = {
         "body_model": {"name": "anny", "bone_labels": body.bone_labels,
                        "phenotype_labels": body.phenotype_labels},

@@ -62,7 +62,7 @@ def build_person(
 
     Args:
         motion_file_path: ``.motion.npz`` written by the backend.
-        rig_npz_path: rig file from ``backend.export_rig``; None reads the rig stored in the
+        rig_npz_path: rig file from ``backend.body.anny_rig``; None reads the rig stored in the
             motion file (``p{id}/rig/...``).
         collection_name: defaults to the clip's name; re-importing replaces this person's
             objects (and the camera and ground plane) in that collection instead of adding new ones.

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PRESETS = ("fast", "balanced", "accurate")
+from .protocol import PRESETS
+
+__all__ = ["PRESETS", "DEVICES", "BODIES", "GENDERS", "JobOptions"]
 DEVICES = ("auto", "cpu", "cuda")
 BODIES = ("anny", "smpl", "smplh", "smplx")
 GENDERS = ("neutral", "male", "female")

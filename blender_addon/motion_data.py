@@ -136,7 +136,7 @@ def embedded_rig(raw: dict[str, np.ndarray], path: str | Path) -> AnnyRig:
     if not arrays:
         raise MotionDataError(
             f"{path} holds no rig for this person: pass the rig file written by the backend "
-            "(backend.export_rig.export_anny_rig)."
+            "(backend.body.anny_rig.export_anny_rig)."
         )
     return AnnyRig(arrays)
 

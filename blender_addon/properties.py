@@ -9,6 +9,7 @@ from pathlib import Path
 
 import bpy
 
+from . import protocol
 from .job import JobSnapshot
 from .job_options import JobOptions
 
@@ -20,11 +21,12 @@ STATUS = [
     ("FAILED", "Failed", ""),
     ("CANCELLED", "Cancelled", ""),
 ]
-PRESETS = [
-    ("fast", "Fast", "Body only (no hands, face or silhouette); fewer fitting iterations"),
-    ("balanced", "Balanced", "The default"),
-    ("accurate", "Accurate", "More fitting iterations; slowest"),
-]
+_PRESET_TEXT = {
+    "fast": ("Fast", "Body only (no hands, face or silhouette); fewer fitting iterations"),
+    "balanced": ("Balanced", "The default"),
+    "accurate": ("Accurate", "More fitting iterations and the mesh self-collision term; slowest"),
+}
+PRESETS = [(name, *_PRESET_TEXT[name]) for name in protocol.PRESETS]
 PERSON = [
     ("auto", "Most Prominent", "The most prominent person over the clip"),
     ("all", "Everyone", "Fit every person found (one armature each)"),

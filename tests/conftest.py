@@ -36,6 +36,16 @@ def run_ffmpeg(*args: str) -> None:
     subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", *args], check=True)
 
 
+def recorded_arrays(track, fit, body) -> dict[str, np.ndarray]:  # noqa: ANN001 - SubjectTrack, FitResult, BodyModel
+    """A person's motion-file arrays as the pipeline's write stage records them (no lifter output:
+    zeros), the rig included under ``rig/``."""
+    from backend.lift.base import LiftResult
+    from backend.pipeline.record import person_arrays
+
+    t, k = fit.keypoints3d.shape[:2]
+    return person_arrays(track, fit, LiftResult(np.zeros((t, k, 3), np.float32), np.zeros((t, k), np.float32), "none"), body)
+
+
 @pytest.fixture(scope="session")
 def anny_body():
     from backend.body.anny_body import AnnyBody

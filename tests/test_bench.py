@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.bench import metrics
-from backend.bench.accuracy import EVAL_KEYPOINTS, BenchConfig, evaluate_person, markdown_table, pooled
-from backend.bench.cases import AVERAGE, CI_CASES, FULL_CASES, BenchCase
-from backend.bench.render import RenderedCase, face_regions, render_frames, require_bpy
-from backend.body.skeleton import KEYPOINT_NAMES, MEDIAPIPE_INDEX
 from backend.errors import BadInput
+from backend.geometry.skeleton import KEYPOINT_NAMES, MEDIAPIPE_INDEX
 from backend.io.motion import PersonMotion
+from bench import metrics
+from bench.accuracy import EVAL_KEYPOINTS, BenchConfig, evaluate_person, markdown_table, pooled
+from bench.cases import AVERAGE, CI_CASES, FULL_CASES, BenchCase
+from bench.render import RenderedCase, face_regions, render_frames, require_bpy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,10 +149,10 @@ def test_evaluate_person_scores_exact_answers_zero_and_missing_arrays_none() -> 
 
 
 def test_cli_parses_and_missing_bpy_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
-    from backend.bench.cli import add_bench_parser
+    from bench.cli import add_parsers
 
     parser = argparse.ArgumentParser()
-    add_bench_parser(parser.add_subparsers(dest="command"))
+    add_parsers(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
         ["bench", "accuracy", "--subset", "full", "--cases", "2", "--lifter", "mediapipe"]
     )
@@ -171,8 +171,8 @@ def test_cli_parses_and_missing_bpy_is_bad_input(monkeypatch: pytest.MonkeyPatch
 def test_blender_camera_matches_our_projection(anny_body, tmp_path: Path) -> None:
     """Render 3 tiny frames: the body's pixels are where our pinhole model projects its vertices."""
     pytest.importorskip("bpy")
-    from backend.bench.cases import pose_case
     from backend.train.data import DataConfig, load_clipset
+    from bench.cases import pose_case
 
     try:
         clips = load_clipset("test", DataConfig())
@@ -206,7 +206,7 @@ def test_ci_subset_end_to_end(tmp_path: Path) -> None:
     """The CI subset of the accuracy bench: render a held-out walk on Anny, run the whole default
     pipeline on it, and check it beats MediaPipe's own 3D against the exact ground truth."""
     pytest.importorskip("bpy")
-    from backend.bench.accuracy import run_accuracy
+    from bench.accuracy import run_accuracy
 
     out = tmp_path / "report.json"
     report = run_accuracy(BenchConfig(subset="ci", device="cpu", cache_dir=tmp_path / "renders"), out)

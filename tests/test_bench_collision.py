@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from backend.bench.collision import (
+from backend.fit.capsules import SEGMENTS
+from backend.fit.mesh_parts import mesh_parts, pose_pairs, segment_adjacency
+from bench.collision import (
     MIN_PAIRS,
     CollisionBenchConfig,
     FrameMeasures,
@@ -17,8 +19,6 @@ from backend.bench.collision import (
     verdict,
     vertex_normals,
 )
-from backend.fit.capsules import SEGMENTS
-from backend.fit.mesh_parts import mesh_parts, pose_pairs, segment_adjacency
 
 
 def grid_box(lo: tuple[float, ...], hi: tuple[float, ...], n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,9 +166,9 @@ def test_run_labels_map_to_fit_settings() -> None:
     config = CollisionBenchConfig(weights=(1e3,), mesh_weights=(1e4, 1e5))
     assert config.labels() == ["off", "on w=1000", "mesh w=10000", "mesh w=100000"]
     off, on, mesh = (config.fit_config(label) for label in ("off", "on w=1000", "mesh w=100000"))
-    assert off.collision == "off"
-    assert (on.collision, on.w_collision) == ("on", 1000.0)
-    assert (mesh.collision, mesh.w_mesh_collision) == ("mesh", 100000.0)
+    assert off.collision.mode == "off"
+    assert (on.collision.mode, on.collision.w_capsules) == ("on", 1000.0)
+    assert (mesh.collision.mode, mesh.collision.w_mesh) == ("mesh", 100000.0)
 
 
 def test_body_parts_follow_smplify_x_filter() -> None:

@@ -32,7 +32,7 @@ bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402  (ships with bpy)
 
 from blender_addon import motion_data  # noqa: E402
-from tests.test_blender_scene import FIRST, PHENOTYPES, T, _track_and_fit  # noqa: E402
+from tests.test_blender_scene import FIRST, T, _track_and_fit  # noqa: E402
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,16 +86,13 @@ emit(event="result", path=out)
 @pytest.fixture(scope="module")
 def motion_file(anny_body, tmp_path_factory) -> Path:
     """A synthetic motion file with the rig embedded (what the backend writes)."""
-    from backend.body.skeleton import KEYPOINT_NAMES
-    from backend.export_rig import anny_rig_arrays
-    from backend.geometry import frames
+    from backend.geometry.skeleton import KEYPOINT_NAMES
     from backend.io import motion as motion_io
-    from backend.pipeline import _person_arrays
+    from tests.conftest import recorded_arrays
     from tests.test_blender_scene import HEIGHT, WIDTH, K
 
     track, fit = _track_and_fit(anny_body)
-    arrays = _person_arrays(track, fit, frames.estimate_world_from_camera(fit.keypoints3d, track.valid))
-    arrays |= {f"rig/{k}": v for k, v in anny_rig_arrays(anny_body, PHENOTYPES).items()}
+    arrays = recorded_arrays(track, fit, anny_body)
     meta = {
         "body_model": {"name": "anny", "bone_labels": anny_body.bone_labels,
                        "phenotype_labels": anny_body.phenotype_labels},
@@ -177,6 +174,9 @@ def test_built_extension_installs_into_headless_blender(tmp_path) -> None:
     assert {"blender_manifest.toml", "__init__.py", "backend_src/backend/__main__.py"} <= set(names)
     assert "backend_src/requirements.txt" in names and "backend_src/backend/fit/optimize.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/")]
+    assert not [n for n in names if "/train/" in n or "bench" in n]  # the add-on never runs them
+    zipped = zipfile.ZipFile(zip_path)
+    assert zipped.read("motion_validate.py") == (ROOT / "backend" / "io" / "motion_validate.py").read_bytes()
     script = textwrap.dedent(f"""
         import bpy, json
         result = bpy.ops.extensions.package_install_files(

@@ -1,7 +1,7 @@
 """Blender import: a synthetic motion file with exact keypoints -> armature, mesh, keys, camera.
 
-The motion file is written with the pipeline's own array layout (``_person_arrays``) from Anny
-posed by random canonical rotations; the rig comes from ``backend.export_rig``. Blender then has
+The motion file is written with the pipeline's own array layout (``pipeline.record.person_arrays``) from Anny
+posed by random canonical rotations; the rig comes from ``backend.body.anny_rig``. Blender then has
 to reproduce the file's world keypoints from its own skinning, per frame.
 """
 
@@ -16,9 +16,10 @@ import pytest
 import roma
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
-from backend.export_rig import anny_rig_arrays, export_anny_rig
+from backend.body.model import CanonicalPose, export_rig
+from backend.geometry.skeleton import KEYPOINT_NAMES
 from blender_addon import rig_math
+from tests.conftest import recorded_arrays
 
 bpy = pytest.importorskip("bpy")
 from blender_addon import build_scene  # noqa: E402  (needs bpy)
@@ -51,7 +52,7 @@ def _track_and_fit(body):
     transl = torch.tensor([0.05, 0.0, 3.5]) + 0.05 * torch.randn(T, 3, generator=gen)
     rest = body.rest_state(torch.as_tensor(PHENOTYPES))
     with torch.no_grad():
-        deltas = body.native_deltas(orient, roma.rotvec_to_rotmat(pose), transl)
+        deltas = body.native_deltas(CanonicalPose(orient, roma.rotvec_to_rotmat(pose), transl))
         kp = body.keypoints(body.bone_transforms(deltas, rest), rest).numpy()
     projected = kp @ K.T
     fit = FitResult(
@@ -71,14 +72,12 @@ def _track_and_fit(body):
 
 @pytest.fixture(scope="module")
 def clip(anny_body, tmp_path_factory) -> Clip:
-    from backend.geometry import frames
     from backend.io import motion as motion_io
-    from backend.pipeline import _person_arrays
 
     folder = tmp_path_factory.mktemp("blender")
     track, fit = _track_and_fit(anny_body)
-    wfc = frames.estimate_world_from_camera(fit.keypoints3d, track.valid)
-    arrays = _person_arrays(track, fit, wfc)
+    embedded = recorded_arrays(track, fit, anny_body)
+    arrays = {k: v for k, v in embedded.items() if not k.startswith("rig/")}
     meta = {
         "body_model": {"name": "anny", "bone_labels": anny_body.bone_labels,
                        "phenotype_labels": anny_body.phenotype_labels},
@@ -87,8 +86,7 @@ def clip(anny_body, tmp_path_factory) -> Clip:
     }  # fmt: skip
     motion = folder / "synthetic.motion.npz"
     motion_io.save(motion, motion_io.MotionFile(dict(meta), [motion_io.PersonMotion(0, arrays)]))
-    rig = export_anny_rig(PHENOTYPES, folder / "synthetic.rig.npz", body=anny_body)
-    embedded = dict(arrays) | {f"rig/{k}": v for k, v in anny_rig_arrays(anny_body, PHENOTYPES).items()}
+    rig = export_rig(anny_body, PHENOTYPES, folder / "synthetic.rig.npz")
     with_rig = folder / "embedded.motion.npz"
     motion_io.save(with_rig, motion_io.MotionFile(dict(meta), [motion_io.PersonMotion(0, embedded)]))
     return Clip(motion, rig, with_rig, arrays)

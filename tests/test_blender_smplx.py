@@ -1,7 +1,7 @@
 """Blender import of an SMPL-X motion file: SMPL-X joint names, Shape/Exp shape keys, keyframes for
 body, hands and jaw, and the skinned mesh where the model puts it.
 
-The motion file is written with the pipeline's own layout (``_person_arrays`` + ``smpl_rig_arrays``)
+The motion file is written with the pipeline's own layout (``pipeline.record.person_arrays``)
 from the tiny synthetic SMPL-X model of ``tests/tiny_smplx.py`` (no real SMPL-X file), posed by random
 body, finger, jaw and expression parameters.
 """
@@ -15,9 +15,9 @@ import pytest
 import roma
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
 from backend.body.smpl_files import ModelFileConfig
 from backend.body.smplx_body import SmplxBody
+from backend.geometry.skeleton import KEYPOINT_NAMES
 from tests.tiny_smplx import VERTEX_IDS, pose_smplx, write_tiny_smplx
 
 bpy = pytest.importorskip("bpy")
@@ -31,11 +31,10 @@ K = np.array([[900.0, 0.0, 480.0], [0.0, 900.0, 360.0], [0.0, 0.0, 1.0]])
 def _motion(folder: Path) -> tuple[Path, np.ndarray]:
     """Write the motion file; return it and the expected world-frame vertices (T, V, 3)."""
     from backend.detect.types import SubjectTrack
-    from backend.export_rig_smpl import smpl_rig_arrays
     from backend.fit.optimize import FitResult
     from backend.geometry import frames
     from backend.io import motion as motion_io
-    from backend.pipeline import _person_arrays
+    from tests.conftest import recorded_arrays
 
     body = SmplxBody(write_tiny_smplx(folder / "models").parent, ModelFileConfig(vertex_ids=VERTEX_IDS))
     gen = torch.Generator().manual_seed(0)
@@ -68,9 +67,7 @@ def _motion(folder: Path) -> tuple[Path, np.ndarray]:
         left_hand2d=zeros((T, 21, 3)), right_hand2d=zeros((T, 21, 3)), face2d=zeros((T, 468, 3)),
         bbox=zeros((T, 4)), silhouette=zeros((T, 64, 64), np.uint8),
     )  # fmt: skip
-    wfc = frames.estimate_world_from_camera(kp, track.valid)
-    arrays = _person_arrays(track, fit, wfc)
-    arrays.update({f"rig/{k}": v for k, v in smpl_rig_arrays(body, betas.numpy()).items()})
+    arrays = recorded_arrays(track, fit, body)
     meta = {
         "body_model": {"name": "smplx", "bone_labels": body.joint_names},
         "fps": 25.0, "frame_count": T, "image_size": [960, 720], "intrinsics": K.tolist(),
@@ -78,7 +75,7 @@ def _motion(folder: Path) -> tuple[Path, np.ndarray]:
     }  # fmt: skip
     path = folder / "smplx.motion.npz"
     motion_io.save(path, motion_io.MotionFile(meta, [motion_io.PersonMotion(0, arrays)]))
-    return path, frames.apply(wfc, verts)
+    return path, frames.apply(arrays["world_from_camera"], verts)
 
 
 @pytest.fixture(scope="module")

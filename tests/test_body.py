@@ -6,13 +6,14 @@ import anny
 import roma
 import torch
 
-from backend.body.skeleton import BODY_JOINTS, KEYPOINT_NAMES
+from backend.body.model import CanonicalPose
+from backend.geometry.skeleton import BODY_JOINTS, KEYPOINT_NAMES
 
 
 def _kp(body, rest, pose, orient=None):
     t = pose.shape[0]
     orient = torch.eye(3).expand(t, 3, 3) if orient is None else orient
-    deltas = body.native_deltas(orient, roma.rotvec_to_rotmat(pose), torch.zeros(t, 3))
+    deltas = body.native_deltas(CanonicalPose(orient, roma.rotvec_to_rotmat(pose), torch.zeros(t, 3)))
     return body.keypoints(body.bone_transforms(deltas, rest), rest), deltas
 
 
@@ -70,7 +71,7 @@ def test_reduced_chain_keypoints_equal_full_kinematics(anny_body) -> None:
     pose = roma.rotvec_to_rotmat(0.5 * torch.randn(t, 21, 3))
     transl = torch.randn(t, 3)
     full = anny_body.keypoints(
-        anny_body.bone_transforms(anny_body.native_deltas(orient, pose, transl), rest), rest
+        anny_body.bone_transforms(anny_body.native_deltas(CanonicalPose(orient, pose, transl)), rest), rest
     )
-    fast = anny_body.keypoints_fast(orient, pose, transl, rest)
+    fast = anny_body.keypoints_fast(CanonicalPose(orient, pose, transl), rest)
     assert torch.allclose(full, fast, atol=1e-5)

@@ -205,8 +205,13 @@ def test_collision_follows_the_preset_unless_asked(tmp_path: Path) -> None:
         args = _build_parser().parse_args(["estimate", str(tmp_path / "v.mp4"), "--out", "o.motion.npz", *extra])
         return _config(args).fit
 
-    assert fit().collision == "auto"
-    assert fit("--preset", "accurate").collision == "mesh"
-    assert fit("--preset", "accurate", "--collision", "off").collision == "off"
-    assert fit("--collision", "mesh").collision == "mesh"
-    assert fit("--collision", "mesh").iters_body == fit().iters_body  # the preset's schedule is kept
+    assert fit().collision.mode == "auto"
+    assert fit("--preset", "accurate").collision.mode == "mesh"
+    assert fit("--preset", "accurate", "--collision", "off").collision.mode == "off"
+    assert fit("--collision", "mesh").collision.mode == "mesh"
+    assert fit("--collision", "mesh").schedule == fit().schedule  # the preset's schedule is kept
+    tuned = fit("--fit-set", "weights.w_3d=3000", "--fit-set", "schedule.iters_body=7", "--fit-set", "collision.mode=on")
+    assert (tuned.weights.w_3d, tuned.schedule.iters_body, tuned.collision.mode) == (3000.0, 7, "on")
+    for typo in ("weights.w3d=1", "weight.w_3d=1", "weights.w_3d", "schedule.iters_body=x", "weights.w_3d=nan"):
+        with pytest.raises(BadInput, match="--fit-set"):
+            fit("--fit-set", typo)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from backend.body.skeleton import BODY_PARENTS
 from backend.fit.collision import (
     capsule_pairs,
     capsule_penalty,
@@ -17,6 +16,7 @@ from backend.fit.collision import (
     skeleton_bones,
 )
 from backend.fit.collision_mesh import candidate_pairs_torch, candidate_pairs_warp
+from backend.geometry.skeleton import BODY_PARENTS
 
 
 def plate_and_arm(depth: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:

@@ -108,9 +108,11 @@ def test_demo_finds_two_people_and_fills_the_subject(
     ]
     assert sum(hands) > 0
     progress = [e for e in events if e["event"] == "progress"]
-    assert progress and all(e["stage"] == "detect" for e in progress)
-    assert progress[-1]["done"] == progress[-1]["total"] == 2 * n
-    assert all(a["done"] <= b["done"] for a, b in itertools.pairwise(progress))
+    assert [e["stage"] for e in progress] == sorted((e["stage"] for e in progress), key=["detect", "track"].index)
+    for stage in ("detect", "track"):  # pass 1 (everyone), then the track stage following the subject
+        steps = [e for e in progress if e["stage"] == stage]
+        assert steps and steps[-1]["done"] == steps[-1]["total"] == n
+        assert all(a["done"] <= b["done"] for a, b in itertools.pairwise(steps))
     assert all(protocol.decode(protocol.encode(e)) == e for e in progress)
 
 

@@ -11,13 +11,13 @@ import pytest
 import smplx.vertex_ids
 
 from backend import pipeline
-from backend.body.skeleton import MEDIAPIPE_INDEX
 from backend.body.smpl_files import ModelFileConfig
 from backend.body.smplx_body import MEDIAPIPE_FACE_FOR_LANDMARKS, SmplxBody
 from backend.cli import main
 from backend.config import DecodeConfig, EstimateConfig, LiftConfig, preset_detect, preset_fit
 from backend.detect.types import N_FACE, DetectionResult, SubjectTrack
 from backend.fit.optimize import FitInputs
+from backend.geometry.skeleton import MEDIAPIPE_INDEX
 from backend.io import motion
 from tests.conftest import write_clip
 from tests.test_fit_smplx import K, synthetic_clip
@@ -92,8 +92,9 @@ def test_estimate_end_to_end_with_tiny_smplx(tmp_path: Path, monkeypatch: pytest
     body = SmplxBody(folder, ModelFileConfig(model_type="smplx", vertex_ids=VERTEX_IDS))
     inputs, truth = synthetic_clip(body, t=T)
     track = _track(inputs)
+    monkeypatch.setattr(pipeline, "detect_people", lambda *args, **kwargs: None)
     monkeypatch.setattr(
-        pipeline, "detect_subjects", lambda *args, **kwargs: DetectionResult([track], 1, [], 30.0)
+        pipeline, "track_subjects", lambda *args, **kwargs: DetectionResult([track], 1, [], 30.0)
     )
     clip = write_clip(tmp_path / "clip.mp4", frames=T, size=(960, 720), fps=30.0)
     config = EstimateConfig(

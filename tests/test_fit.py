@@ -10,12 +10,13 @@ import pytest
 import roma
 import torch
 
-from backend.body.skeleton import BODY_JOINTS, KEYPOINT_NAMES
-from backend.config import FitConfig
+from backend.body.model import CanonicalPose
+from backend.config import CollisionConfig, FitConfig, FitSchedule, FitWeights
 from backend.errors import Cancelled
 from backend.fit.losses import root_relative
 from backend.fit.optimize import FitInputs, TemporalFitter
 from backend.geometry.camera import project
+from backend.geometry.skeleton import BODY_JOINTS, KEYPOINT_NAMES
 
 LH, RH = KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")
 
@@ -38,7 +39,7 @@ def _synthetic(body, t: int = 40, seed: int = 0):
     transl = torch.stack([0.3 * torch.sin(s), torch.full((t,), 0.1), torch.full((t,), 4.0)], 1)
     k = torch.tensor([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
     with torch.no_grad():
-        deltas = body.native_deltas(orient, roma.rotvec_to_rotmat(pose), transl)
+        deltas = body.native_deltas(CanonicalPose(orient, roma.rotvec_to_rotmat(pose), transl))
         kp = body.keypoints(body.bone_transforms(deltas, rest), rest)
         px = project(kp, k)
     inputs = FitInputs(
@@ -76,7 +77,7 @@ def test_missing_frames_are_bridged(anny_body) -> None:
     inputs, kp, _, _ = _synthetic(anny_body, t=30, seed=1)
     inputs.conf2d[10:16] = 0.0
     inputs.conf3d[10:16] = 0.0
-    cfg = FitConfig(iters_global=20, iters_pose3d=30, iters_body=50, iters_all=0)
+    cfg = FitConfig(schedule=FitSchedule(iters_global=20, iters_pose3d=30, iters_body=50, iters_all=0))
     result = TemporalFitter(anny_body, cfg, torch.device("cpu")).fit(inputs, lambda e: None, lambda: False)
     gap = np.linalg.norm(result.keypoints3d[10:16] - kp[10:16], axis=-1).mean()
     assert np.isfinite(result.keypoints3d).all()
@@ -93,13 +94,14 @@ def test_fit_cancels(anny_body) -> None:
 
 
 def test_fit_with_the_shipped_pose_prior(anny_body) -> None:
-    from backend.models import load_prior
+    from backend.fit.objective import prior_term
+    from backend.pipeline.models import load_prior
 
     prior = load_prior(None)
     inputs, kp, px, _ = _synthetic(anny_body, t=30, seed=2)
-    fitter = TemporalFitter(anny_body, FitConfig(w_prior=0.5), torch.device("cpu"), prior)
+    fitter = TemporalFitter(anny_body, FitConfig(weights=FitWeights(w_prior=0.5)), torch.device("cpu"), prior)
     pose = (0.3 * torch.randn(5, 21, 3)).requires_grad_(True)
-    term = fitter._prior_term(pose)
+    term = prior_term(fitter.prior, 0.5, pose)
     term.backward()
     assert float(term) > 0 and float(pose.grad.abs().sum()) > 0
     assert all(not p.requires_grad for p in fitter.prior.parameters())  # the prior stays frozen
@@ -125,7 +127,7 @@ def test_mesh_collision_stage_pushes_an_arm_out_of_the_body(anny_body) -> None:
     k = torch.tensor([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
     with torch.no_grad():
         kp = anny_body.keypoints(
-            anny_body.bone_transforms(anny_body.native_deltas(orient, roma.rotvec_to_rotmat(pose), transl), rest),
+            anny_body.bone_transforms(anny_body.native_deltas(CanonicalPose(orient, roma.rotvec_to_rotmat(pose), transl)), rest),
             rest,
         )
     px = project(kp, k)
@@ -134,18 +136,14 @@ def test_mesh_collision_stage_pushes_an_arm_out_of_the_body(anny_body) -> None:
         lifted=root_relative(kp, LH, RH).numpy(), conf3d=np.ones((t, len(KEYPOINT_NAMES))),
         times=np.arange(t) / 30.0, intrinsics=k.numpy(), image_height=720,
     )  # fmt: skip
-    base = FitConfig(iters_global=20, iters_pose3d=40, iters_body=60, iters_all=0, fit_shape=False)
+    base = FitConfig(schedule=FitSchedule(iters_global=20, iters_pose3d=40, iters_body=60, iters_all=0, fit_shape=False))
     pairs, results = {}, {}
     for mode in ("off", "mesh"):
-        cfg = dataclasses.replace(base, collision=mode)  # the shipped mesh-stage settings
+        cfg = dataclasses.replace(base, collision=CollisionConfig(mode=mode))  # the shipped mesh-stage settings
         res = TemporalFitter(anny_body, cfg, torch.device("cpu")).fit(inputs, lambda e: None, lambda: False)
         shape = torch.as_tensor(res.phenotypes)
         fit_rest = anny_body.rest_state(shape)
-        deltas = anny_body.native_deltas(
-            roma.rotvec_to_rotmat(torch.as_tensor(res.global_orient)),
-            roma.rotvec_to_rotmat(torch.as_tensor(res.body_pose)),
-            torch.as_tensor(res.transl),
-        )
+        deltas = anny_body.native_deltas(CanonicalPose(roma.rotvec_to_rotmat(torch.as_tensor(res.global_orient)), roma.rotvec_to_rotmat(torch.as_tensor(res.body_pose)), torch.as_tensor(res.transl)))
         with torch.no_grad():
             verts = anny_body.vertices(anny_body.bone_transforms(deltas, fit_rest), fit_rest)
         pairs[mode] = len(pose_pairs(verts, body_mesh_parts(anny_body, fit_rest)))

@@ -16,14 +16,15 @@ import pytest
 import roma
 import torch
 
-from backend.body.skeleton import BODY_JOINTS, KEYPOINT_NAMES
+from backend.body.model import CanonicalPose
 from backend.body.smpl_files import ModelFileConfig
 from backend.body.smplx_body import SmplxBody
-from backend.config import FitConfig
+from backend.config import CollisionConfig, FitConfig, FitSchedule
 from backend.fit.capsules import KeypointCapsules
 from backend.fit.losses import root_relative
 from backend.fit.optimize import FitInputs, TemporalFitter
 from backend.geometry.camera import project
+from backend.geometry.skeleton import BODY_JOINTS, KEYPOINT_NAMES
 from tests.tiny_smplx import VERTEX_IDS, pose_smplx, write_tiny_smplx
 
 LH, RH = KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")
@@ -111,7 +112,7 @@ def _rel(x: np.ndarray) -> np.ndarray:
 def test_smplx_fit_converges_on_body_hands_and_face(tiny_body: SmplxBody) -> None:
     inputs, truth = synthetic_clip(tiny_body)
     cfg = FitConfig(
-        iters_global=30, iters_pose3d=40, iters_body=80, iters_hands=80, iters_face=60, iters_all=60
+        schedule=FitSchedule(iters_global=30, iters_pose3d=40, iters_body=80, iters_hands=80, iters_face=60, iters_all=60)
     )
     events: list[dict] = []
     result = TemporalFitter(tiny_body, cfg, torch.device("cpu")).fit(inputs, events.append, lambda: False)
@@ -143,7 +144,10 @@ def test_smplx_fit_without_hands_or_face_skips_their_stages(tiny_body: SmplxBody
     inputs, truth = synthetic_clip(tiny_body, t=10, seed=1)
     inputs.hand2d = None
     inputs.face2d[..., 2] = 0.0
-    cfg = FitConfig(iters_global=20, iters_pose3d=20, iters_body=40, iters_all=20, collision="off")
+    cfg = FitConfig(
+        schedule=FitSchedule(iters_global=20, iters_pose3d=20, iters_body=40, iters_all=20),
+        collision=CollisionConfig(mode="off"),
+    )
     result = TemporalFitter(tiny_body, cfg, torch.device("cpu")).fit(inputs, lambda e: None, lambda: False)
     assert list(result.stats["stages"]) == ["global", "pose3d", "body", "all"]
     assert "collision" not in result.stats["stages"]["all"]["terms"]
@@ -158,7 +162,7 @@ def test_keypoint_capsules_penalise_an_arm_through_the_torso(tiny_body: SmplxBod
 
     def posed(pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         transforms = tiny_body.bone_transforms(
-            tiny_body.native_deltas(eye[None], roma.rotvec_to_rotmat(pose)[None], torch.zeros(1, 3)), rest
+            tiny_body.native_deltas(CanonicalPose(eye[None], roma.rotvec_to_rotmat(pose)[None], torch.zeros(1, 3))), rest
         )
         return tiny_body.keypoints(transforms, rest), tiny_body.vertices(transforms, rest)
 
@@ -189,8 +193,8 @@ def test_tiny_model_file_is_a_real_format_npz(tmp_path: Path) -> None:
 def test_smplx_fit_runs_the_mesh_collision_stage(tiny_body: SmplxBody) -> None:
     inputs, truth = synthetic_clip(tiny_body, t=6, seed=2)
     cfg = FitConfig(
-        iters_global=10, iters_pose3d=10, iters_body=20, iters_hands=10, iters_face=10, iters_all=10,
-        collision="mesh", iters_collision=10,
+        schedule=FitSchedule(iters_global=10, iters_pose3d=10, iters_body=20, iters_hands=10, iters_face=10, iters_all=10),
+        collision=CollisionConfig(mode="mesh", iters_mesh=10),
     )  # fmt: skip
     result = TemporalFitter(tiny_body, cfg, torch.device("cpu")).fit(inputs, lambda e: None, lambda: False)
     stage = result.stats["stages"]["collision"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.body.skeleton import KEYPOINT_NAMES
 from backend.geometry import frames
+from backend.geometry.skeleton import KEYPOINT_NAMES
 
 
 def _standing_subject_in_camera() -> np.ndarray:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
 from backend.detect.types import SubjectTrack
 from backend.errors import BadInput
+from backend.geometry.skeleton import KEYPOINT_NAMES
 from backend.lift.checkpoints import save_lifter_checkpoint
 from backend.lift.inputs import encode_inputs, person_features
 from backend.lift.learned import LearnedLifter, load_default_lifter
@@ -96,7 +96,7 @@ def test_learned_lifter_lifts_a_track_with_gaps(tmp_path: Path) -> None:
 
 def test_missing_prior_weights_fail_before_any_work(tmp_path: Path) -> None:
     from backend.config import LiftConfig
-    from backend.models import load_models
+    from backend.pipeline.models import load_models
 
     with pytest.raises(BadInput, match="prior weights not found at .*none.pt.*--prior none"):
         load_models(LiftConfig(method="mediapipe", prior_weights=str(tmp_path / "none.pt")))

@@ -11,8 +11,8 @@ import pytest
 import roma
 import torch
 
-from backend.body.skeleton import BODY_JOINTS
-from backend.io.mocap import (
+from backend.geometry.skeleton import BODY_JOINTS
+from backend.train.mocap import (
     MocapFormatError,
     RetargetSpec,
     bone_direction_errors,
@@ -27,10 +27,10 @@ from backend.io.mocap import (
     retarget,
     split_of,
 )
-from backend.io.mocap.bvh import guess_scale, parse_bvh_text
-from backend.io.mocap.canonical import canonical_fk
-from backend.io.mocap.dataset import DEFAULT_MOCAP_ROOT
-from backend.io.mocap.sources import DAZ_SPEC, FOLDERS
+from backend.train.mocap.bvh import guess_scale, parse_bvh_text
+from backend.train.mocap.canonical import canonical_fk
+from backend.train.mocap.dataset import DEFAULT_MOCAP_ROOT
+from backend.train.mocap.sources import DAZ_SPEC, FOLDERS
 
 J = {n: i for i, n in enumerate(BODY_JOINTS)}
 
@@ -128,7 +128,7 @@ def test_bvh_three_joints_channel_orders_units_fps(tmp_path: Path) -> None:
     np.testing.assert_allclose(mo.rotations[0, 2], rot("YZX", [5, 6, 7]), atol=1e-9)
     assert mo.local_translations is not None  # joint b animates its position (6 channels)
     np.testing.assert_allclose(mo.local_translations[0, 2], [0, 0.2, 0])
-    from backend.io.mocap.common import motion_world
+    from backend.train.mocap.common import motion_world
 
     _, pos = motion_world(sk, mo)
     # Root turned 90 degrees about z: joint a's +x offset of 10 cm now points along +y.

@@ -20,8 +20,8 @@ from backend.body.vposer import (
     save_vposer,
 )
 from backend.errors import BadInput
+from backend.io.checkpoints import TrainingMetadata
 from backend.lift.checkpoints import (
-    TrainingMetadata,
     load_lifter,
     load_lifter_checkpoint,
     load_videopose_checkpoint,

@@ -84,7 +84,7 @@ def _run_keeping_old_outputs(tmp_path: Path, is_cancelled, expect: type[BaseExce
 
 
 def test_cancel_during_the_preview_keeps_the_earlier_outputs(tmp_path) -> None:
-    import backend.preview as preview_module
+    import backend.pipeline.preview as preview_module
 
     calls = {"n": 0}
     render = preview_module.render_frames
@@ -102,7 +102,7 @@ def test_cancel_during_the_preview_keeps_the_earlier_outputs(tmp_path) -> None:
 
 def test_preview_on_a_full_disk_is_bad_input_and_keeps_the_earlier_outputs(tmp_path) -> None:
     """A full disk makes OpenCV's writer drop frames silently; the read-back check catches it."""
-    import backend.preview as preview_module
+    import backend.pipeline.preview as preview_module
 
     real_writer = cv2.VideoWriter
 

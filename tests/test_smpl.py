@@ -14,10 +14,11 @@ import roma
 import scipy.sparse
 import torch
 
-from backend.body.skeleton import BODY_PARENTS, KEYPOINT_NAMES
+from backend.body.model import CanonicalPose
 from backend.body.smpl_files import ModelFileConfig, find_model_file, load_model_arrays
 from backend.body.smplx_body import MEDIAPIPE_FACE_FOR_LANDMARKS, MEDIAPIPE_HAND_SOURCES, SmplxBody
 from backend.errors import BadInput
+from backend.geometry.skeleton import BODY_PARENTS, KEYPOINT_NAMES
 
 N_VERTS = 80
 VERTEX_IDS = {
@@ -180,7 +181,7 @@ def test_forward_matches_smplx_and_round_trip(model_dir: Path, kind: str, gender
     can = _random_canonical(3, gen)
     transl = torch.randn(3, 3, generator=gen)
     extra = {k: can[k] for k in ("left_hand", "right_hand", "jaw")}
-    deltas = body.native_deltas(can["global_orient"], can["body_pose"], transl, **extra)
+    deltas = body.native_deltas(CanonicalPose(can["global_orient"], can["body_pose"], transl, **extra))
     assert deltas.shape == (3, body.n_joints, 4, 4)
     transforms = body.bone_transforms(deltas, rest)
     verts = body.vertices(transforms, rest)
@@ -188,7 +189,7 @@ def test_forward_matches_smplx_and_round_trip(model_dir: Path, kind: str, gender
     assert verts.shape == (3, N_VERTS, 3) and kp.shape == (3, len(KEYPOINT_NAMES), 3)
     torch.testing.assert_close(body.joints(transforms, rest)[:, 0], transl)  # pelvis lands on transl
     torch.testing.assert_close(
-        body.keypoints_fast(can["global_orient"], can["body_pose"], transl, rest).shape, kp.shape
+        body.keypoints_fast(CanonicalPose(can["global_orient"], can["body_pose"], transl), rest).shape, kp.shape
     )
     # same vertices as smplx's own forward pass
     rot = deltas[:, :, :3, :3]
@@ -236,7 +237,7 @@ def test_hand_and_face_keypoints(model_dir: Path, kind: str) -> None:
     gen = torch.Generator().manual_seed(1)
     can = _random_canonical(2, gen)
     transforms = body.bone_transforms(
-        body.native_deltas(can["global_orient"], can["body_pose"], torch.zeros(2, 3)), rest
+        body.native_deltas(CanonicalPose(can["global_orient"], can["body_pose"], torch.zeros(2, 3))), rest
     )
     hands = body.hand_keypoints(transforms, rest)
     assert hands.shape == (2, 2, 21, 3)

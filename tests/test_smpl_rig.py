@@ -12,9 +12,10 @@ import pytest
 import roma
 import torch
 
+from backend.body.model import CanonicalPose
 from backend.body.smpl_files import ModelFileConfig
+from backend.body.smpl_rig import rig_pose, smpl_rig_arrays
 from backend.body.smplx_body import SmplxBody
-from backend.export_rig_smpl import rig_pose, smpl_rig_arrays
 from blender_addon import rig_math
 from tests.tiny_smplx import VERTEX_IDS, write_tiny_smplx
 
@@ -33,7 +34,7 @@ def test_rig_matches_smplx_skinning(tiny_body: SmplxBody) -> None:
     orient, pose, left, right, jaw = rv(t), rv(t, 21), rv(t, 15), rv(t, 15), rv(t)
     transl = torch.tensor([0.1, 0.2, 3.0]) + 0.1 * torch.randn(t, 3, generator=gen)
     rest = tiny_body.rest_state(betas)
-    deltas = tiny_body.native_deltas(orient, pose, transl, left_hand=left, right_hand=right, jaw=jaw)
+    deltas = tiny_body.native_deltas(CanonicalPose(orient, pose, transl, left_hand=left, right_hand=right, jaw=jaw))
     transforms = tiny_body.bone_transforms(deltas, rest)
     verts = tiny_body.vertices(transforms, rest).numpy()
     joints = tiny_body.joints(transforms, rest).numpy()

@@ -10,14 +10,15 @@ import pytest
 import roma
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
 from backend.body.vposer import VPoser, VPoserConfig, load_vposer_checkpoint, save_vposer
-from backend.io.mocap.dataset import DEFAULT_MOCAP_ROOT, TEST_SUBJECTS, VAL_SUBJECTS
-from backend.lift.checkpoints import TrainingMetadata, load_lifter, save_lifter_checkpoint
+from backend.geometry.skeleton import KEYPOINT_NAMES
+from backend.io.checkpoints import TrainingMetadata
+from backend.lift.checkpoints import load_lifter, save_lifter_checkpoint
 from backend.lift.inputs import normalize_screen
 from backend.lift.videopose import TemporalLifter
 from backend.train.data import ClipSet, body_poses_aa, split_refs
 from backend.train.lifter import LifterTrainConfig, bone_error, fit_lifter, mpjpe, sample_windows
+from backend.train.mocap.dataset import DEFAULT_MOCAP_ROOT, TEST_SUBJECTS, VAL_SUBJECTS
 from backend.train.noise import ARM_PAIRS, LEG_PAIRS, NoiseConfig, add_detector_noise
 from backend.train.prior import PriorTrainConfig, evaluate_prior, fit_prior, prior_loss
 from backend.train.synth import MID_HIP, SynthConfig, synthesize

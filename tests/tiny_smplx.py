@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.body.skeleton import BODY_PARENTS
+from backend.body.model import CanonicalPose
+from backend.geometry.skeleton import BODY_PARENTS
 
 N_JOINTS = 55
 N_BETAS = 10
@@ -201,8 +202,5 @@ def pose_smplx(body, orient, pose, transl, hands, jaw, rest):  # noqa: ANN001, A
 
     with torch.no_grad():
         hm = roma.rotvec_to_rotmat(hands)
-        deltas = body.native_deltas(
-            orient, roma.rotvec_to_rotmat(pose), transl, left_hand=hm[:, 0], right_hand=hm[:, 1],
-            jaw=roma.rotvec_to_rotmat(jaw),
-        )  # fmt: skip
+        deltas = body.native_deltas(CanonicalPose(orient, roma.rotvec_to_rotmat(pose), transl, left_hand=hm[:, 0], right_hand=hm[:, 1], jaw=roma.rotvec_to_rotmat(jaw)))  # fmt: skip
         return deltas, body.bone_transforms(deltas, rest)

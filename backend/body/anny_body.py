@@ -22,14 +22,16 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import roma
 import torch
-from torch import nn
 
 from backend.body.anny_chain import ReducedChain, chain_poses, fold_coefficients, homogeneous
-from backend.body.skeleton import BODY_JOINTS, BODY_PARENTS, KEYPOINT_NAMES, WORLD_FROM_CANONICAL
+from backend.body.anny_rig import anny_rig_arrays
+from backend.body.model import BodyBase, CanonicalPose
+from backend.geometry.skeleton import BODY_JOINTS, BODY_PARENTS, KEYPOINT_NAMES, WORLD_FROM_CANONICAL
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +97,15 @@ class RestState:
     """(K, E, 4) keypoint coefficients on the moving bones' frames."""
 
 
-class AnnyBody(nn.Module):
-    """Anny posed by canonical parameters; keypoints are ``KEYPOINT_NAMES``."""
+class AnnyBody(BodyBase):
+    """Anny posed by canonical parameters; keypoints are ``KEYPOINT_NAMES`` (a :class:`BodyModel`)."""
 
     name = "anny"
+    default_collision = "off"
+    """Anny's soft, full shapes touch themselves at rest: capsules only on request (README)."""
+    has_hands = False
+    has_face = False
+    num_expression = 0
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
         super().__init__()
@@ -156,6 +163,42 @@ class AnnyBody(nn.Module):
         ref = self.model.reference_bone_orientations[self.map_bone].float()
         self.register_buffer("active_reference", ref, persistent=False)
 
+    @property
+    def shape_size(self) -> int:
+        return len(self.phenotype_labels)
+
+    @staticmethod
+    def shape_from_params(params: torch.Tensor) -> torch.Tensor:
+        """Phenotypes in (0, 1) through a sigmoid of the fit's logits (0 = the average body)."""
+        return torch.sigmoid(params)
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "gender": "phenotype",
+            "source_hash": self.source_hash(),
+            "phenotype_labels": self.phenotype_labels,
+            "native_pose": "anny_pose: per-bone local-ref delta rotations (axis-angle), bone order in bone_labels",
+            "bone_labels": self.bone_labels,
+        }
+
+    def rig_arrays(self, shape: np.ndarray) -> dict[str, np.ndarray]:
+        return anny_rig_arrays(self, shape)
+
+    @staticmethod
+    def motion_arrays(
+        shape: np.ndarray, global_orient: np.ndarray, native_pose: np.ndarray, parts: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Anny's arrays of the motion file: ``phenotypes`` and ``anny_pose`` (fingers at rest)."""
+        t = len(native_pose)
+        return {
+            "left_hand_pose": np.zeros((t, 45), np.float32),
+            "right_hand_pose": np.zeros((t, 45), np.float32),
+            "jaw_pose": np.zeros((t, 3), np.float32),
+            "phenotypes": np.asarray(shape, np.float32),
+            "anny_pose": np.asarray(native_pose, np.float32),
+        }
+
     def source_hash(self) -> str:
         """A short hash identifying the body model data (for the motion file's meta)."""
         digest = hashlib.sha256()
@@ -192,23 +235,13 @@ class AnnyBody(nn.Module):
         return RestState(phenotypes, rest["rest_bone_poses"], verts, kp_coeffs, steps, folded)
 
     # ------------------------------------------------------------------ pose
-    def native_deltas(
-        self, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor
-    ) -> torch.Tensor:
-        """Anny ``local-ref`` delta transforms from canonical rotation matrices.
-
-        Args:
-            global_orient: (T, 3, 3) camera-from-canonical-model rotation.
-            body_pose: (T, 21, 3, 3) canonical local rotations (SMPL-X axes).
-            transl: (T, 3) pelvis position in the camera frame.
-        Returns:
-            (T, B, 4, 4) delta transforms for Anny's 104 bones.
-        """
-        t = body_pose.shape[0]
-        sel = self.active_rotations(global_orient, body_pose)
-        deltas = torch.eye(4, device=sel.device, dtype=sel.dtype).repeat(t, self.n_bones, 1, 1)
+    def native_deltas(self, pose: CanonicalPose) -> torch.Tensor:
+        """Anny ``local-ref`` delta transforms (T, B, 4, 4) for its 104 bones from a canonical pose
+        (hands, jaw and expression are not used: Anny's fingers stay at rest)."""
+        sel = self.active_rotations(pose.global_orient, pose.body_pose)
+        deltas = torch.eye(4, device=sel.device, dtype=sel.dtype).repeat(pose.frames, self.n_bones, 1, 1)
         deltas[:, self.map_bone, :3, :3] = sel
-        deltas[:, 0, :3, 3] = transl
+        deltas[:, 0, :3, 3] = pose.transl
         return deltas
 
     def active_rotations(self, global_orient: torch.Tensor, body_pose: torch.Tensor) -> torch.Tensor:
@@ -249,16 +282,14 @@ class AnnyBody(nn.Module):
         """Keypoints (T, K, 3) in the camera frame from skinning transforms (T, B, 4, 4)."""
         return torch.einsum("tbij,kbj->tki", transforms[:, :, :3, :], rest.kp_coeffs)
 
-    def keypoints_fast(
-        self, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor, rest: RestState
-    ) -> torch.Tensor:
-        """Keypoints (T, K, 3) in the camera frame straight from canonical parameters.
+    def keypoints_fast(self, pose: CanonicalPose, rest: RestState) -> torch.Tensor:
+        """Keypoints (T, K, 3) in the camera frame straight from a canonical pose.
 
-        Same result as ``keypoints(bone_transforms(native_deltas(...)))`` over the 33 moving
-        bones only (about three times faster, forward and backward).
-        Args: as :meth:`native_deltas`.
+        Same result as ``forward(pose, rest).keypoints`` over the 33 moving bones only (about three
+        times faster, forward and backward).
         """
-        rot = self.active_rotations(global_orient, body_pose)  # (T, E, 3, 3)
+        transl = pose.transl
+        rot = self.active_rotations(pose.global_orient, pose.body_pose)  # (T, E, 3, 3)
         u = self.active_reference
         local_rot = u.transpose(-1, -2) @ rot @ u
         shift = torch.zeros(rot.shape[:2] + (3,), dtype=rot.dtype, device=rot.device)
@@ -268,8 +299,10 @@ class AnnyBody(nn.Module):
         frames = chain_poses(self.chain, local)
         return torch.einsum("teij,kej->tki", frames[:, :, :3, :], rest.chain_coeffs)
 
-    def vertices(self, transforms: torch.Tensor, rest: RestState) -> torch.Tensor:
-        """Skinned vertices (T, V, 3) in the camera frame."""
+    def vertices(
+        self, transforms: torch.Tensor, rest: RestState, expression: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Skinned vertices (T, V, 3) in the camera frame (Anny has no expression coefficients)."""
         return self.model.get_skinned_vertices(
             rest.rest_vertices.expand(transforms.shape[0], -1, -1), transforms
         )
@@ -283,7 +316,3 @@ class AnnyBody(nn.Module):
         verts = rest.rest_vertices[0, vids]
         homo = torch.cat([verts, torch.ones_like(verts[:, :1])], dim=-1)
         return torch.einsum("tnij,nj->tni", blended, homo)
-
-    def native_pose_rotvec(self, deltas: torch.Tensor) -> np.ndarray:
-        """Anny's native per-bone delta rotations (T, B, 3) as axis-angle."""
-        return roma.rotmat_to_rotvec(deltas[:, :, :3, :3]).detach().cpu().numpy()

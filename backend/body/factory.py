@@ -1,5 +1,6 @@
 """Build the body model an estimate run asks for: Anny (shipped) or the user's SMPL-family files.
 
+``build_body`` is the one factory (every body is a :class:`~backend.body.model.BodyModel`).
 ``check_body_choice`` validates the choice without loading anything heavy (the command line calls
 it while parsing); ``open_smpl_body`` loads and checks the model file, so that a missing or wrong
 file fails before the long stages, with a message naming the file, where it was looked for and
@@ -18,6 +19,7 @@ from backend.errors import BadInput
 if TYPE_CHECKING:
     import torch
 
+    from backend.body.model import BodyModel
     from backend.body.smplx_body import SmplxBody
 
 log = logging.getLogger(__name__)
@@ -88,3 +90,12 @@ def open_smpl_body(body: str, model_path: str | Path | None, gender: str, device
         body, gender, model.model_file, model.num_betas, model.num_expression,
     )  # fmt: skip
     return model
+
+
+def build_body(body: str, model_path: str | Path | None, gender: str, device: torch.device) -> BodyModel:
+    """Anny (``body == "anny"``, shipped) or the user's SMPL / SMPL-H / SMPL-X file, on ``device``."""
+    if body == "anny":
+        from backend.body.anny_body import AnnyBody  # Anny and warp: imported only when needed
+
+        return AnnyBody(device=device)
+    return open_smpl_body(body, model_path, gender, device)

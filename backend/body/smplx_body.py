@@ -25,50 +25,30 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import roma
 import torch
 from smplx.lbs import batch_rigid_transform
-from torch import nn
 
-from backend.body.skeleton import KEYPOINT_NAMES
+from backend.body.model import BodyBase, CanonicalPose
 from backend.body.smpl_files import ModelFileConfig, create_body_model, find_model_file
+from backend.body.smpl_landmarks import (
+    HAND_START,
+    KEYPOINT_SOURCES,
+    MEDIAPIPE_FACE_FOR_IBUG68,
+    MEDIAPIPE_FACE_FOR_LANDMARKS,
+    MEDIAPIPE_HAND_SOURCES,
+    hand_table,
+)
+from backend.body.smpl_rig import rig_pose, smpl_rig_arrays
+from backend.geometry.skeleton import KEYPOINT_NAMES
 
 log = logging.getLogger(__name__)
 
-# Keypoint -> ("joint", canonical joint index) or ("vertex", smplx vertex_ids key).
-_KEYPOINT_SOURCES: dict[str, tuple[str, int | str]] = {
-    "nose": ("vertex", "nose"), "left_eye": ("vertex", "leye"), "right_eye": ("vertex", "reye"),
-    "left_ear": ("vertex", "lear"), "right_ear": ("vertex", "rear"),
-    "left_shoulder": ("joint", 16), "right_shoulder": ("joint", 17), "left_elbow": ("joint", 18),
-    "right_elbow": ("joint", 19), "left_wrist": ("joint", 20), "right_wrist": ("joint", 21),
-    "left_hip": ("joint", 1), "right_hip": ("joint", 2), "left_knee": ("joint", 4),
-    "right_knee": ("joint", 5), "left_ankle": ("joint", 7), "right_ankle": ("joint", 8),
-    "left_big_toe": ("vertex", "LBigToe"), "right_big_toe": ("vertex", "RBigToe"),
-    "left_small_toe": ("vertex", "LSmallToe"), "right_small_toe": ("vertex", "RSmallToe"),
-    "left_heel": ("vertex", "LHeel"), "right_heel": ("vertex", "RHeel"),
-}  # fmt: skip
+__all__ = ["MEDIAPIPE_FACE_FOR_IBUG68", "MEDIAPIPE_FACE_FOR_LANDMARKS", "MEDIAPIPE_HAND_SOURCES", "SmplxBody"]
 
-# MediaPipe hand landmark i -> hand joint offset (0..14, SMPL-X hand order) or "tip" vertex key, or
-# "wrist". MediaPipe: 0 wrist, 1-4 thumb CMC/MCP/IP/TIP, 5-8 index MCP/PIP/DIP/TIP, 9-12 middle,
-# 13-16 ring, 17-20 pinky.
-MEDIAPIPE_HAND_SOURCES: tuple[int | str, ...] = (
-    "wrist", 12, 13, 14, "thumb", 0, 1, 2, "index", 3, 4, 5, "middle", 9, 10, 11, "ring", 6, 7, 8, "pinky",
-)  # fmt: skip
-
-# iBUG-68 -> MediaPipe face mesh (468) index; SMPL-X's static landmarks are iBUG 17..67.
-MEDIAPIPE_FACE_FOR_IBUG68: tuple[int, ...] = (
-    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,  # 0-16 contour
-    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,  # 17-26 brows
-    168, 197, 5, 4, 75, 97, 2, 326, 305,  # 27-35 nose
-    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,  # 36-47 eyes
-    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,  # 48-59 outer lips
-    78, 82, 13, 312, 308, 317, 14, 87,  # 60-67 inner lips
-)  # fmt: skip
-MEDIAPIPE_FACE_FOR_LANDMARKS: tuple[int, ...] = MEDIAPIPE_FACE_FOR_IBUG68[17:]
-
-_HAND_START = {"smpl": None, "smplh": (22, 37), "smplx": (25, 40)}
 _N_JOINTS = {"smpl": 24, "smplh": 52, "smplx": 55}
 _FINGER_BASES = (0, 3, 6, 9)  # index1, middle1, pinky1, ring1 within a hand
 
@@ -85,8 +65,11 @@ class SmplRestState:
     """(1, J, 3) native rest joints."""
 
 
-class SmplxBody(nn.Module):
-    """SMPL / SMPL-H / SMPL-X posed by canonical parameters; keypoints are ``KEYPOINT_NAMES``."""
+class SmplxBody(BodyBase):
+    """SMPL / SMPL-H / SMPL-X posed by canonical parameters; keypoints are ``KEYPOINT_NAMES`` (a
+    :class:`~backend.body.model.BodyModel`)."""
+
+    default_collision = "on"
 
     def __init__(self, model_path: str | Path, config: ModelFileConfig | None = None, device: str = "cpu"):
         super().__init__()
@@ -103,7 +86,7 @@ class SmplxBody(nn.Module):
         ids = config.vertex_ids or default_ids["smplx" if self.name == "smplx" else "smplh"]
         kp_joint, kp_vertex = [], []
         for k, name in enumerate(KEYPOINT_NAMES):
-            kind, src = _KEYPOINT_SOURCES[name]
+            kind, src = KEYPOINT_SOURCES[name]
             (kp_joint if kind == "joint" else kp_vertex).append(
                 (k, int(src) if kind == "joint" else ids[src])
             )
@@ -111,7 +94,7 @@ class SmplxBody(nn.Module):
         self.register_buffer("kp_joint_index", torch.tensor([j for _, j in kp_joint]), persistent=False)
         self.register_buffer("kp_vertex_slot", torch.tensor([k for k, _ in kp_vertex]), persistent=False)
         self.register_buffer("kp_vertex_index", torch.tensor([v for _, v in kp_vertex]), persistent=False)
-        table = _hand_table(self.name, ids)
+        table = hand_table(self.name, ids)
         self.has_hands = table is not None
         for key, value in zip(
             ("hand_joint_idx", "hand_vert_slot", "hand_vert_idx", "hand_joint_slot"),
@@ -121,6 +104,60 @@ class SmplxBody(nn.Module):
             self.register_buffer(key, value, persistent=False)
 
     # ------------------------------------------------------------------ info
+    @property
+    def shape_size(self) -> int:
+        return self.num_betas
+
+    @property
+    def has_face(self) -> bool:
+        return self.name == "smplx"
+
+    @staticmethod
+    def shape_from_params(params: torch.Tensor) -> torch.Tensor:
+        """Betas are optimised as they are (with an L2 prior)."""
+        return params
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "gender": self.config.gender,
+            "source_hash": self.source_hash(),
+            "model_file": self.model_file.name,
+            "num_betas": self.num_betas,
+            "num_expression": self.num_expression,
+            "shape": "betas (S,)",
+            "native_pose": "native_pose: the model's own local joint rotations (axis-angle), joint order in bone_labels",
+            "rig_pose": "rig_pose: the Blender rig's local-ref deltas (body/smpl_rig.py), joint order in bone_labels",
+            "bone_labels": self.joint_names,
+        }
+
+    def rig_arrays(self, shape: np.ndarray) -> dict[str, np.ndarray]:
+        return smpl_rig_arrays(self, shape)
+
+    def motion_arrays(
+        self, shape: np.ndarray, global_orient: np.ndarray, native_pose: np.ndarray, parts: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The SMPL family's arrays: ``betas``, hands, jaw, ``expression``, ``native_pose``, the rig's
+        ``rig_pose``, and the fitted hand and face keypoints where the fit had them."""
+        t = len(native_pose)
+
+        def part(name: str, shape_: tuple[int, ...]) -> np.ndarray:
+            return np.asarray(parts.get(name, np.zeros(shape_)), np.float32).reshape(shape_)
+
+        arrays = {
+            "betas": np.asarray(shape, np.float32),
+            "left_hand_pose": part("left_hand_pose", (t, 45)),
+            "right_hand_pose": part("right_hand_pose", (t, 45)),
+            "jaw_pose": part("jaw_pose", (t, 3)),
+            "expression": part("expression", (t, self.num_expression)),
+            "native_pose": np.asarray(native_pose, np.float32),
+            "rig_pose": rig_pose(global_orient, native_pose).astype(np.float32),
+        }
+        for source, name in (("hand_keypoints3d", "keypoints3d_hands"), ("face_keypoints3d", "keypoints3d_face")):
+            if source in parts:  # (T, 2, 21, 3) MediaPipe Hands order; (T, 51, 3) iBUG 17..67
+                arrays[name] = np.asarray(parts[source], np.float32)
+        return arrays
+
     def source_hash(self) -> str:
         """A short hash identifying the model data (for the motion file's meta)."""
         digest = hashlib.sha256()
@@ -208,21 +245,16 @@ class SmplxBody(nn.Module):
                 hand[:, list(_FINGER_BASES)] = rot[:, j, None]
                 out[side] = hand
         else:
-            left, right = _HAND_START[self.name]
+            left, right = HAND_START[self.name]
             out["left_hand"], out["right_hand"] = rot[:, left : left + 15], rot[:, right : right + 15]
             if self.name == "smplx":
                 out["jaw"] = rot[:, 22]
         return out
 
-    def native_deltas(
-        self,
-        global_orient: torch.Tensor,
-        body_pose: torch.Tensor,
-        transl: torch.Tensor,
-        **extra: torch.Tensor,
-    ) -> torch.Tensor:
+    def native_deltas(self, pose: CanonicalPose) -> torch.Tensor:
         """Local transforms (T, J, 4, 4): native rotations, pelvis position in the root's translation."""
-        rot = self.native_rotations(global_orient, body_pose, **extra)
+        rot = self.native_rotations(pose.global_orient, pose.body_pose, pose.left_hand, pose.right_hand, pose.jaw)
+        transl = pose.transl
         deltas = torch.eye(4, dtype=rot.dtype, device=rot.device).repeat(rot.shape[0], rot.shape[1], 1, 1)
         deltas[:, :, :3, :3] = rot
         deltas[:, 0, :3, 3] = transl
@@ -288,13 +320,9 @@ class SmplxBody(nn.Module):
         out[:, self.kp_vertex_slot] = self._skin(transforms, rest, self.kp_vertex_index)
         return out
 
-    def keypoints_fast(
-        self, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor, rest: SmplRestState
-    ) -> torch.Tensor:
-        """Keypoints (T, K, 3) straight from canonical parameters (see :meth:`native_rotations`)."""
-        return self.keypoints(
-            self.bone_transforms(self.native_deltas(global_orient, body_pose, transl), rest), rest
-        )
+    def keypoints_fast(self, pose: CanonicalPose, rest: SmplRestState) -> torch.Tensor:
+        """Keypoints (T, K, 3) straight from a canonical pose (see :meth:`native_rotations`)."""
+        return self.keypoints(self.bone_transforms(self.native_deltas(pose), rest), rest)
 
     def hand_keypoints(self, transforms: torch.Tensor, rest: SmplRestState) -> torch.Tensor:
         """Hand keypoints (T, 2, 21, 3), left then right, in MediaPipe Hands order (SMPL-H/X only)."""
@@ -325,33 +353,7 @@ class SmplxBody(nn.Module):
         )
         return torch.einsum("tlkc,lk->tlc", verts, m.lmk_bary_coords.to(verts.dtype))
 
-    def native_pose_rotvec(self, deltas: torch.Tensor) -> np.ndarray:
-        """Native per-joint rotations (T, J, 3) as axis-angle."""
-        return roma.rotmat_to_rotvec(deltas[:, :, :3, :3]).detach().cpu().numpy()
-
 
 def _mean_rotation(rot: torch.Tensor) -> torch.Tensor:
     """Chordal L2 mean (..., 3, 3) of rotations (..., N, 3, 3)."""
     return roma.special_procrustes(rot.mean(dim=-3))
-
-
-def _hand_table(
-    name: str, ids: dict[str, int]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """(joint indices, vertex slots, vertex ids, joint slots) for 42 hand keypoints (left, right)."""
-    if _HAND_START[name] is None:
-        return None
-    joint_idx, joint_slot, vert_idx, vert_slot = [], [], [], []
-    for side, (start, wrist, prefix) in enumerate(zip(_HAND_START[name], (20, 21), ("l", "r"), strict=True)):
-        for i, src in enumerate(MEDIAPIPE_HAND_SOURCES):
-            slot = side * 21 + i
-            if src == "wrist":
-                joint_idx.append(wrist)
-                joint_slot.append(slot)
-            elif isinstance(src, int):
-                joint_idx.append(start + src)
-                joint_slot.append(slot)
-            else:
-                vert_idx.append(ids[prefix + src])
-                vert_slot.append(slot)
-    return tuple(torch.tensor(x) for x in (joint_idx, vert_slot, vert_idx, joint_slot))  # type: ignore[return-value]

@@ -14,7 +14,7 @@ product (``roma.special_gramschmidt`` follows this convention).
 Parameter names follow the official module (``encoder_net.1``, ``.2``, ``.4``, ``.6``, ``.7``,
 ``.8.mu``, ``.8.logvar``; ``decoder_net.0``, ``.3``, ``.5``), so the official Lightning
 checkpoint (``state_dict`` keys prefixed ``vp_model.``) loads unchanged. The joint order and axes
-are SMPL's body joints 1..21, the canonical skeleton's (``backend.body.skeleton``) without pelvis.
+are SMPL's body joints 1..21, the canonical skeleton's (``backend.geometry.skeleton``) without pelvis.
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from backend.errors import BadInput
-from backend.io.atomic import atomic_path
-from backend.lift.checkpoints import TrainingMetadata, safe_torch_load
+from backend.io.checkpoints import TrainingMetadata, safe_torch_load, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +281,4 @@ def save_vposer(path: str | Path, model: VPoser, training: TrainingMetadata | No
         "state_dict": model.state_dict(),
         "training": training.to_dict(),
     }
-    with atomic_path(path, suffix=".pt.part") as tmp:
-        torch.save(payload, tmp)
-    return path
+    return save_checkpoint(path, payload)

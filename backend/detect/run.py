@@ -16,12 +16,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from backend import protocol
 from backend.config import DetectConfig, TrackConfig
+from backend.detect.keypoints import TrackKeypoints
 from backend.detect.multi import FramePeople, MultiPoseDetector
 from backend.detect.reid import relink
 from backend.detect.subject_pass import subject_pass
@@ -38,27 +40,21 @@ _PROGRESS_PERIOD_S = 0.2
 
 
 class _Progress:
-    """Throttled ``progress`` events for the detect stage (at most one per 0.2 s)."""
+    """Throttled ``progress`` events of one stage (at most one per 0.2 s)."""
 
-    def __init__(self, report: protocol.Reporter, total: int) -> None:
-        self.report = report
+    def __init__(self, report: protocol.Reporter, stage: str, total: int) -> None:
+        self.report, self.stage = report, stage
         self.total = max(total, 1)
         self._last = 0.0
-        self._pass_start = time.perf_counter()
-        self._pass_done = 0
-
-    def new_pass(self) -> None:
-        self._pass_start = time.perf_counter()
-        self._pass_done = 0
+        self._start = time.perf_counter()
 
     def step(self, done: int, force: bool = False) -> None:
-        """``done`` frames processed over both passes; one more frame in this pass."""
-        self._pass_done += 1
+        """``done`` frames processed in this stage."""
         now = time.perf_counter()
         if force or now - self._last >= _PROGRESS_PERIOD_S:
             self._last = now
-            fps = self._pass_done / max(now - self._pass_start, 1e-6)
-            self.report(protocol.progress("detect", min(done, self.total), self.total, fps))
+            fps = done / max(now - self._start, 1e-6)
+            self.report(protocol.progress(self.stage, min(done, self.total), self.total, fps))
 
 
 def frame_ranges(frame_index: np.ndarray, mask: np.ndarray) -> str:
@@ -128,6 +124,113 @@ def _short_read_warning(name: str, decoded: int, start: int, stop: int) -> str |
     )
 
 
+@dataclass
+class PeopleDetections:
+    """Pass 1 (the detect stage): everyone MediaPipe's multi-person detector found, frame by frame."""
+
+    info: VideoInfo
+    people: list[FramePeople]
+    frame_index: np.ndarray
+    """(T,) source frame numbers."""
+    warnings: list[str]
+    seconds: float
+
+
+def detect_people(
+    info: VideoInfo,
+    start: int,
+    end: int | None,
+    detect: DetectConfig,
+    report: protocol.Reporter,
+    is_cancelled: protocol.CancelCheck,
+) -> PeopleDetections:
+    """Detect every person in ``info``'s frames ``start <= index < end`` (throttled ``detect`` progress).
+
+    Raises:
+        BadInput: no frame in the range, or no person in any frame.
+        Cancelled: ``is_cancelled()`` returned True.
+    """
+    clock = time.perf_counter()
+    name = Path(info.path).name
+    stop = info.frame_count if end is None else min(end, info.frame_count)
+    progress = _Progress(report, "detect", max(stop - start, 1))
+    people: list[FramePeople] = []
+    with MultiPoseDetector(detect) as detector:
+        for frame in iter_frames(info, start, end):
+            if is_cancelled():
+                raise Cancelled()
+            people.append(detector.detect(frame))
+            progress.step(len(people))
+    if not people:
+        raise BadInput(
+            f"No frames to process in {name} from frame {start}"
+            f"{'' if end is None else f' to {end}'}: the clip has about {info.frame_count} frames; "
+            "check --start and --end."
+        )
+    progress.total = len(people)
+    progress.step(len(people), force=True)
+    short_read = _short_read_warning(name, len(people), start, stop)
+    if not any(len(p.body2d) for p in people):
+        raise BadInput(
+            f"No person was detected in {name}: use a clip where one person is fully visible, "
+            "well lit and not too small in the frame."
+        )
+    frame_index = np.array([p.index for p in people], np.int64)
+    elapsed = time.perf_counter() - clock
+    log.info("Detect: %d frames in %.1f s (%.1f fps)", len(people), elapsed, len(people) / max(elapsed, 1e-6))
+    return PeopleDetections(info, people, frame_index, [short_read] if short_read else [], elapsed)
+
+
+def track_subjects(
+    found: PeopleDetections,
+    detect: DetectConfig,
+    track: TrackConfig,
+    report: protocol.Reporter,
+    is_cancelled: protocol.CancelCheck,
+) -> DetectionResult:
+    """The track stage: identities over the clip, the subject(s) chosen, then followed frame by frame
+    (Holistic on the subject's crop for hands, face and silhouette; missed frames backfilled).
+
+    Raises:
+        BadInput: an unknown ``--person``.
+        Cancelled: ``is_cancelled()`` returned True.
+    """
+    clock = time.perf_counter()
+    people, frame_index, n = found.people, found.frame_index, len(found.people)
+    # A clip (or range) shorter than the minimum track length still has its person.
+    short = dataclasses.replace(track, min_track_frames=min(track.min_track_frames, n))
+    tracks = associate([p.body2d for p in people], short)
+    tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people], frame_index=frame_index)
+    chosen, warnings = choose_subjects(tracks, track.person, frame_index)
+    warnings = found.warnings + warnings
+    log.info("Tracks: %s", ", ".join(f"id {t.track_id} ({t.n_frames} frames, prominence {t.prominence:.3g})" for t in tracks))
+    subjects = [_subject_arrays(t, people, found.info, detect.silhouette_size) for t in chosen]
+    others = [_other_boxes(tracks, t, people) for t in chosen]
+    known = [s.valid.copy() for s in subjects]
+    progress = _Progress(report, "track", n)
+
+    def on_frame(done: int) -> None:
+        if detect.holistic:
+            progress.step(done)
+
+    subject_pass(found.info, subjects, others, detect, is_cancelled, on_frame, warnings)
+    progress.step(n, force=True)
+    for subject, before in zip(subjects, known, strict=True):
+        subject.keypoints = TrackKeypoints.from_landmarks(subject.body2d, subject.body_world)
+        added = subject.valid & ~before
+        if added.any():
+            log.info("Backfilled person %d in %d frames (%s)", subject.track_id, int(added.sum()),
+                     frame_ranges(subject.frame_index, added))  # fmt: skip
+        missing = ~subject.valid
+        if missing.mean() > MAX_MISSING_SHARE:
+            warnings.append(
+                f"Person {subject.track_id} was not detected in {int(missing.sum())} of {n} frames "
+                f"({frame_ranges(subject.frame_index, missing)}); those frames are marked invalid."
+            )
+    elapsed = found.seconds + time.perf_counter() - clock
+    return DetectionResult(subjects=subjects, n_tracks=len(tracks), warnings=warnings, fps=n / max(elapsed, 1e-6))
+
+
 def detect_subjects(
     info: VideoInfo,
     start: int,
@@ -137,90 +240,7 @@ def detect_subjects(
     report: protocol.Reporter,
     is_cancelled: protocol.CancelCheck,
 ) -> DetectionResult:
-    """Detect, track and choose the subject(s) of ``info``'s frames ``start <= index < end``.
-
-    Emits throttled ``progress`` events (total counts both passes), checks ``is_cancelled``
-    every frame. Frames where a subject is missing are kept with ``valid == False``.
-
-    Raises:
-        BadInput: no frame in the range, no person in any frame, or an unknown ``--person``.
-        Cancelled: ``is_cancelled()`` returned True.
-    """
-    clock = time.perf_counter()
-    name = Path(info.path).name
-    stop = info.frame_count if end is None else min(end, info.frame_count)
-    passes = 2 if detect.holistic else 1
-    progress = _Progress(report, passes * max(stop - start, 1))
-
-    people: list[FramePeople] = []
-    with MultiPoseDetector(detect) as detector:
-        for frame in iter_frames(info, start, end):
-            if is_cancelled():
-                raise Cancelled()
-            people.append(detector.detect(frame))
-            progress.step(len(people))
-    pass1_s = time.perf_counter() - clock
-    n = len(people)
-    if n == 0:
-        raise BadInput(
-            f"No frames to process in {name} from frame {start}"
-            f"{'' if end is None else f' to {end}'}: the clip has about {info.frame_count} frames; "
-            "check --start and --end."
-        )
-    progress.total = passes * n
-    short_read = _short_read_warning(name, n, start, stop)
-    if not any(len(p.body2d) for p in people):
-        raise BadInput(
-            f"No person was detected in {name}: use a clip where one person is fully visible, "
-            "well lit and not too small in the frame."
-        )
-
-    frame_index = np.array([p.index for p in people], np.int64)
-    # A clip (or range) shorter than the minimum track length still has its person.
-    short = dataclasses.replace(track, min_track_frames=min(track.min_track_frames, n))
-    tracks = associate([p.body2d for p in people], short)
-    tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people], frame_index=frame_index)
-    chosen, warnings = choose_subjects(tracks, track.person, frame_index)
-    warnings = ([short_read] if short_read else []) + warnings
-    log.info(
-        "Tracks: %s",
-        ", ".join(f"id {t.track_id} ({t.n_frames} frames, prominence {t.prominence:.3g})" for t in tracks),
-    )
-    subjects = [_subject_arrays(t, people, info, detect.silhouette_size) for t in chosen]
-    others = [_other_boxes(tracks, t, people) for t in chosen]
-    del people
-
-    t2 = time.perf_counter()
-    known = [s.valid.copy() for s in subjects]
-    progress.new_pass()
-
-    def on_frame(done: int) -> None:
-        if detect.holistic:
-            progress.step(n + done)
-
-    subject_pass(info, subjects, others, detect, is_cancelled, on_frame, warnings)
-    pass2_s = time.perf_counter() - t2
-    progress.step(progress.total, force=True)
-    for subject, before in zip(subjects, known, strict=True):
-        added = subject.valid & ~before
-        if added.any():
-            log.info(
-                "Backfilled person %d in %d frames (%s)",
-                subject.track_id, int(added.sum()), frame_ranges(subject.frame_index, added),
-            )  # fmt: skip
-
-    for subject in subjects:
-        missing = ~subject.valid
-        if missing.mean() > MAX_MISSING_SHARE:
-            warnings.append(
-                f"Person {subject.track_id} was not detected in {int(missing.sum())} of {n} frames "
-                f"({frame_ranges(subject.frame_index, missing)}); those frames are marked invalid."
-            )
-    elapsed = time.perf_counter() - clock
-    log.info(
-        "Detect: %d frames, pass 1 %.1f s (%.1f fps), pass 2 %.1f s (%.1f fps), total %.1f s",
-        n, pass1_s, n / max(pass1_s, 1e-6), pass2_s, n / max(pass2_s, 1e-6) if pass2_s else 0.0, elapsed,
-    )  # fmt: skip
-    return DetectionResult(
-        subjects=subjects, n_tracks=len(tracks), warnings=warnings, fps=n / max(elapsed, 1e-6)
-    )
+    """Both stages at once: :func:`detect_people`, then :func:`track_subjects`. Frames where a subject
+    is missing are kept with ``valid == False``."""
+    found = detect_people(info, start, end, detect, report, is_cancelled)
+    return track_subjects(found, detect, track, report, is_cancelled)

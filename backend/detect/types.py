@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backend.detect.keypoints import TrackKeypoints
+
 # MediaPipe Pose's 33 landmark names, in its order (person's left/right).
 MP_BODY_NAMES: tuple[str, ...] = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
@@ -49,6 +51,14 @@ class SubjectTrack:
     """(T, 4) float32: x0, y0, x1, y1 of the person in pixels (zeros where invalid)."""
     silhouette: np.ndarray
     """(T, S, S) uint8: segmentation mask (0..255) resampled to S x S inside ``bbox``."""
+    keypoints: TrackKeypoints | None = None
+    """``body2d`` and ``body_world`` over the fitter's keypoints; set by detect once they are final."""
+
+    def body_keypoints(self) -> TrackKeypoints:
+        """The carried keypoints (converted here, once, for a track built by hand)."""
+        if self.keypoints is None:
+            self.keypoints = TrackKeypoints.from_landmarks(self.body2d, self.body_world)
+        return self.keypoints
 
 
 @dataclass

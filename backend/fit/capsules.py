@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
-from backend.fit.collision import CollisionConfig, capsule_pairs, capsule_penalty
+from backend.config import CollisionConfig
+from backend.fit.collision import capsule_pairs, capsule_penalty
+from backend.geometry.skeleton import KEYPOINT_NAMES
 
 _NECK, _PELVIS = "neck", "pelvis"
 _POINTS: tuple[str, ...] = (*KEYPOINT_NAMES, _NECK, _PELVIS)

@@ -15,14 +15,11 @@ All penalties are pure functions with gradients w.r.t. joints / vertices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from backend.fit.collision_mesh import drop_pairs, find_colliding_pairs
 
 __all__ = [
-    "CollisionConfig",
     "capsule_penalty",
     "capsule_pairs",
     "capsule_radii",
@@ -34,20 +31,6 @@ __all__ = [
     "segment_distance",
     "skeleton_bones",
 ]
-
-
-@dataclass(frozen=True)
-class CollisionConfig:
-    """Collision penalty settings."""
-
-    min_hops: int = 3
-    """Capsules whose bones are fewer than this many steps apart in the bone graph never collide."""
-    radius_quantile: float = 0.5
-    """Capsule radius = this quantile of the rest vertices' distances to their nearest bone."""
-    radius_scale: float = 0.9
-    """Shrinks capsules so that resting contact (arm against side) is not penalised."""
-    cone: float = 2.0
-    """Cone radius of the mesh term's distance field, in receiver-triangle radii."""
 
 
 # ---------------------------------------------------------------------------- capsule proxy

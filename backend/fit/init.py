@@ -9,9 +9,9 @@ lightly smoothed over time.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
+from backend.geometry.linalg import kabsch
+from backend.geometry.skeleton import KEYPOINT_NAMES
 
 _TORSO = [KEYPOINT_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 _RIGID = [
@@ -22,27 +22,6 @@ _RIGID = [
 FACING_CAMERA = np.diag([1.0, -1.0, -1.0])
 
 
-def kabsch(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Batched weighted Kabsch.
-
-    Args:
-        source: (N, 3) points; target: (T, N, 3); weights: (T, N).
-    Returns:
-        (T, 3, 3) rotations minimising sum_i w_i |R (s_i - mean_s) - (t_i - mean_t)|^2.
-    """
-    w = weights[..., None]
-    wsum = np.maximum(weights.sum(-1), 1e-9)[:, None, None]
-    mu_s = (w * source[None]).sum(1, keepdims=True) / wsum
-    mu_t = (w * target).sum(1, keepdims=True) / wsum
-    cov = np.einsum("tni,tnj->tij", (target - mu_t) * w, source[None] - mu_s)
-    u, _, vt = np.linalg.svd(cov)
-    d = np.sign(np.linalg.det(u @ vt))
-    d[d == 0] = 1.0
-    fix = np.zeros_like(cov)
-    fix[:, 0, 0] = 1.0
-    fix[:, 1, 1] = 1.0
-    fix[:, 2, 2] = d
-    return u @ fix @ vt
 
 
 def _fill_invalid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -119,6 +98,3 @@ def initial_translation(
     windows = np.stack([padded[k : k + t] for k in range(5)], axis=0)
     return np.median(windows, axis=0)
 
-
-def rotation_tensor(rots: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(rots, dtype=torch.float32, device=device)

@@ -13,10 +13,12 @@ Shared by the fit's mesh collision term (``mesh_term``) and the collision bench.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from backend.body.model import BodyModel, CanonicalPose
 from backend.fit.capsules import _POINTS, SEGMENTS, with_virtual_points
 from backend.fit.collision_mesh import drop_pairs, find_colliding_pairs
 
@@ -173,17 +175,14 @@ def main_component(faces: torch.Tensor, n_vertices: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def body_mesh_parts(body, rest) -> MeshParts:  # noqa: ANN001 - AnnyBody | SmplxBody, its rest state
-    """`MeshParts` of a body model (Anny or the SMPL family) for one shape (``rest``), labelled at the
-    canonical zero pose. Pairs intersecting there (and, for Anny, at its own zero pose) don't count."""
-    eye = torch.eye(3, device=rest.rest_vertices.device)
-    zeros = torch.zeros(1, 3, device=eye.device)
-    canonical = body.bone_transforms(body.native_deltas(eye[None], eye.repeat(1, 21, 1, 1), zeros), rest)
-    zero, kp = body.vertices(canonical, rest)[0].cpu(), body.keypoints(canonical, rest)[0].cpu()
-    rest_meshes = [zero]
-    if hasattr(body, "n_bones"):  # Anny: its own zero pose (arms down) too
-        own = body.bone_transforms(torch.eye(4, device=eye.device).repeat(1, body.n_bones, 1, 1), rest)
-        rest_meshes.append(body.vertices(own, rest)[0].cpu())
+def body_mesh_parts(body: BodyModel, rest: Any) -> MeshParts:
+    """`MeshParts` of a body model for one shape (``rest``), labelled at the canonical zero pose. Pairs
+    intersecting there, or at the model's own zero pose (Anny's arms down), don't count."""
+    device = rest.rest_vertices.device
+    out = body.forward(CanonicalPose.rest(1, device), rest, vertices=True)
+    zero, kp = out.vertices[0].cpu(), out.keypoints[0].cpu()
+    own = body.bone_transforms(torch.eye(4, device=device).expand_as(out.deltas).contiguous(), rest)
+    rest_meshes = [zero, body.vertices(own, rest)[0].cpu()]
     faces = body.faces.cpu().long()
     part = body_part_labels(zero, with_virtual_points(kp))
     part[~main_component(faces, len(zero))] = -1

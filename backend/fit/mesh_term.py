@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
+from backend.config import CollisionConfig
 from backend.fit.collision import mesh_collision_penalty
 from backend.fit.mesh_parts import MeshParts, pose_pairs
 
@@ -26,18 +26,6 @@ TransformsFn = Callable[[torch.Tensor], torch.Tensor]
 """Frame indices (n,) -> skinning transforms (n, B, 4, 4) of the current parameters (with gradients)."""
 
 
-@dataclass(frozen=True)
-class MeshTermConfig:
-    """Settings of the mesh collision term."""
-
-    search_every: int = 5
-    """Evaluations between two searches for colliding triangle pairs."""
-    cone: float = 2.0
-    """Cone radius of the distance field, in receiving-triangle radii."""
-    chunk: int = 32
-    """Frames skinned at once (all vertices, no gradients) during a search."""
-
-
 class MeshCollisionTerm:
     """Per-fit state of the mesh term (the pairs of the last search); see the module docstring.
 
@@ -45,10 +33,10 @@ class MeshCollisionTerm:
     the fitted shape; parts: `MeshParts` of that body; frames: T.
     """
 
-    def __init__(self, body, rest, parts: MeshParts, frames: int, config: MeshTermConfig | None = None) -> None:  # noqa: ANN001
+    def __init__(self, body, rest, parts: MeshParts, frames: int, config: CollisionConfig | None = None) -> None:  # noqa: ANN001
         self.body, self.rest, self.parts = body, rest, parts
         self.frames = frames
-        self.config = config or MeshTermConfig()
+        self.config = config or CollisionConfig()
         self.evaluations = 0
         self.searches = 0
         self.watched = torch.arange(frames)

@@ -1,10 +1,11 @@
-"""The SMPL family's part of the temporal fit: hands (SMPL-H, SMPL-X), jaw and expression (SMPL-X).
+"""The hands and face of the temporal fit, for a body model that has them (``BodyModel.has_hands``,
+``has_face``: SMPL-H and SMPL-X hands, SMPL-X jaw and expression).
 
 Per frame the fit adds 2 x 15 finger rotations (axis-angle, SMPL-X hand order, started at the model
 file's mean relaxed hand), a jaw rotation and the expression coefficients. Terms, as SMPLify-X:
 
-- robust 2D reprojection of MediaPipe's 21 landmarks per hand (``SmplxBody.hand_keypoints``) and of
-  SMPL-X's 51 face landmarks (``SmplxBody.face_keypoints``, fed from MediaPipe's face mesh);
+- robust 2D reprojection of MediaPipe's 21 landmarks per hand (``hand_keypoints``) and of
+  SMPL-X's 51 face landmarks (``face_keypoints``, fed from MediaPipe's face mesh);
 - hand pose prior: squared distance of each finger rotation to the mean hand; jaw and expression
   L2 priors; temporal smoothness of all of them.
 
@@ -14,15 +15,17 @@ the ``face`` stage (after the hands); the final ``all`` stage keeps both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import roma
 import torch
 
-from backend.body.smplx_body import SmplRestState, SmplxBody
+from backend.body.model import BodyModel, CanonicalPose
 from backend.config import FitConfig
 from backend.fit import losses
+from backend.fit.schedule import Stage, StageTerms
 from backend.geometry.camera import project
 
 HAND_STAGES = ("hands", "face", "all")
@@ -76,27 +79,25 @@ class PartParams(torch.nn.Module):
 class SmplxParts:
     """Parameters, keypoints and loss terms of the hands and face; see the module docstring."""
 
-    def __init__(
-        self, body: SmplxBody, config: FitConfig, obs: PartObservations, device: torch.device
-    ) -> None:
+    def __init__(self, body: BodyModel, config: FitConfig, obs: PartObservations, device: torch.device) -> None:
         t = obs.hand2d.shape[0]
         self.body = body
         self.config = config
         self.obs = obs
         self.has_hands = bool(body.has_hands)
-        self.has_face = body.name == "smplx"
+        self.has_face = bool(body.has_face)
         self.hand_mean = body.hand_mean.to(device)
         self.params = PartParams(t, self.hand_mean, body.num_expression).to(device)
 
-    def stages(self, body_group: list[torch.nn.Parameter]) -> list[tuple[str, list[torch.nn.Parameter], int]]:
+    def stages(self, body_group: list[torch.nn.Parameter]) -> list[Stage]:
         """The hands and face stages (after the body stage), each with the body parameters ``body_group``."""
-        out: list[tuple[str, list[torch.nn.Parameter], int]] = []
-        if self.has_hands and self.config.iters_hands > 0 and bool(self.obs.hand_conf.any()):
-            out.append(("hands", [*body_group, self.params.hands], self.config.iters_hands))
-        if self.has_face and self.config.iters_face > 0 and bool(self.obs.face_conf.any()):
-            out.append(
-                ("face", [*body_group, self.params.jaw, self.params.expression], self.config.iters_face)
-            )
+        schedule, out = self.config.schedule, []
+        if self.has_hands and schedule.iters_hands > 0 and bool(self.obs.hand_conf.any()):
+            group = [*body_group, self.params.hands]
+            out.append(Stage("hands", group, schedule.iters_hands, schedule.lr, StageTerms(), "initial"))
+        if self.has_face and schedule.iters_face > 0 and bool(self.obs.face_conf.any()):
+            group = [*body_group, self.params.jaw, self.params.expression]
+            out.append(Stage("face", group, schedule.iters_face, schedule.lr, StageTerms(), "initial"))
         return out
 
     def all_parameters(self) -> list[torch.nn.Parameter]:
@@ -106,16 +107,8 @@ class SmplxParts:
         extra = [self.params.hands]
         return extra + ([self.params.jaw, self.params.expression] if self.has_face else [])
 
-    def transforms(
-        self,
-        orient: torch.Tensor,
-        pose_m: torch.Tensor,
-        transl: torch.Tensor,
-        rest: SmplRestState,
-        frames: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Skinning transforms (n, J, 4, 4) with the current hands and jaw; orient, pose_m and transl
-        are of the n frames ``frames`` (None: all T)."""
+    def with_parts(self, pose: CanonicalPose, frames: torch.Tensor | None = None) -> CanonicalPose:
+        """``pose`` (of the n frames ``frames``, None: all T) with the current hands and jaw."""
         p = self.params
         sel = slice(None) if frames is None else frames
         extra: dict[str, torch.Tensor] = {}
@@ -124,22 +117,18 @@ class SmplxParts:
             extra = {"left_hand": hands[:, 0], "right_hand": hands[:, 1]}
         if self.has_face:
             extra["jaw"] = roma.rotvec_to_rotmat(p.jaw[sel])
-        return self.body.bone_transforms(self.body.native_deltas(orient, pose_m, transl, **extra), rest)
+        return replace(pose, **extra)
+
+    def transforms(self, pose: CanonicalPose, rest: Any, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """Skinning transforms (n, J, 4, 4) of ``pose`` with the current hands and jaw."""
+        return self.body.bone_transforms(self.body.native_deltas(self.with_parts(pose, frames)), rest)
 
     def evaluate(
-        self,
-        stage: str,
-        orient: torch.Tensor,
-        pose_m: torch.Tensor,
-        transl: torch.Tensor,
-        rest: SmplRestState,
-        intrinsics: torch.Tensor,
-        scale: float,
-        dt: torch.Tensor,
+        self, stage: str, pose: CanonicalPose, rest: Any, intrinsics: torch.Tensor, scale: float, dt: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Body keypoints (T, K, 3) and the part terms active in ``stage`` (scalars)."""
-        cfg, p, obs = self.config, self.params, self.obs
-        transforms = self.transforms(orient, pose_m, transl, rest)
+        cfg, p, obs = self.config.weights, self.params, self.obs
+        transforms = self.transforms(pose, rest)
         kp = self.body.keypoints(transforms, rest)
         terms: dict[str, torch.Tensor] = {}
         if self.has_hands and stage in HAND_STAGES:
@@ -162,13 +151,11 @@ class SmplxParts:
         return kp, terms
 
     @torch.no_grad()
-    def result(
-        self, orient: torch.Tensor, pose_m: torch.Tensor, transl: torch.Tensor, rest: SmplRestState
-    ) -> dict[str, np.ndarray]:
+    def result(self, pose: CanonicalPose, rest: Any) -> dict[str, np.ndarray]:
         """Fitted arrays: hand, jaw and expression parameters and the part keypoints (camera frame)."""
         p = self.params
         t = p.hands.shape[0]
-        transforms = self.transforms(orient, pose_m, transl, rest)
+        transforms = self.transforms(pose, rest)
         out: dict[str, np.ndarray] = {
             "left_hand_pose": np.zeros((t, 15, 3), np.float32),
             "right_hand_pose": np.zeros((t, 15, 3), np.float32),

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
 import torch
 
+Array = TypeVar("Array", torch.Tensor, np.ndarray)
 
-def project(points: torch.Tensor, intrinsics: torch.Tensor, min_depth: float = 0.05) -> torch.Tensor:
+
+def project(points: Array, intrinsics: Array, min_depth: float = 0.05) -> Array:
     """Project camera-frame points (..., 3) to pixels (..., 2) with a (3, 3) camera matrix.
 
-    Depth is clamped to ``min_depth`` so that points behind the camera give finite values.
+    Works on torch tensors (differentiable) and numpy arrays alike. Depth is clamped to
+    ``min_depth`` so that points behind the camera give finite values.
     """
-    z = points[..., 2:3].clamp(min=min_depth)
+    z = points[..., 2:3].clip(min=min_depth)
     xy = points[..., :2] / z
-    focal = torch.stack([intrinsics[0, 0], intrinsics[1, 1]])
+    focal = intrinsics[[0, 1], [0, 1]]
     centre = intrinsics[:2, 2]
     return xy * focal + centre

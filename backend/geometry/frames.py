@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.body.skeleton import KEYPOINT_NAMES
+from backend.geometry.linalg import unit as _unit
+from backend.geometry.skeleton import KEYPOINT_NAMES
 
 _FEET = [KEYPOINT_NAMES.index(n) for n in ("left_heel", "left_big_toe", "right_heel", "right_big_toe")]
 _HIPS = [KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")]
 _SHOULDERS = [KEYPOINT_NAMES.index("left_shoulder"), KEYPOINT_NAMES.index("right_shoulder")]
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-9)
 
 
 def estimate_world_from_camera(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:

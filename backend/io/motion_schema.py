@@ -26,8 +26,10 @@ from .bounded_npz import FileFormatError
 
 FORMAT_NAME = "video2anim.motion"
 FORMAT_VERSION = 1
-RIG_FORMAT = "video2anim.anny_rig"
+RIG_FORMAT = "video2anim.rig"
 RIG_VERSION = 1
+LEGACY_RIG_FORMATS = ("video2anim.anny_rig",)
+"""Earlier name of the rig format (before the SMPL family used it too); read as the same format."""
 RIG_PREFIX = "rig/"
 """Rig arrays stored inside a motion file live under ``p{id}/rig/``."""
 
@@ -139,11 +141,13 @@ def _labels(value: Any, where: str, field: str) -> list[str]:
     return value
 
 
-def check_format(meta: Any, where: str, name: str = FORMAT_NAME, version: int = FORMAT_VERSION) -> dict:
-    """``meta`` must be a JSON object of format ``name`` at ``version``; returns it."""
+def check_format(
+    meta: Any, where: str, name: str = FORMAT_NAME, version: int = FORMAT_VERSION, aliases: tuple[str, ...] = ()
+) -> dict:
+    """``meta`` must be a JSON object of format ``name`` (or one of ``aliases``) at ``version``; returns it."""
     if not isinstance(meta, dict):
         raise MotionFileError(f"{where}: 'meta' is not a JSON object.")
-    if meta.get("format") != name:
+    if meta.get("format") != name and meta.get("format") not in aliases:
         raise MotionFileError(f"{where} is not a {name} file (format: {meta.get('format')!r}).")
     found = meta.get("version")
     if isinstance(found, bool) or found != version:

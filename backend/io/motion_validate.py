@@ -16,6 +16,7 @@ import numpy as np
 
 from .bounded_npz import FileFormatError, NpzReader
 from .motion_schema import (
+    LEGACY_RIG_FORMATS,
     MAX_FRAME_NUMBER,
     OPTIONAL_SPECS,
     PERSON_SPECS,
@@ -32,7 +33,7 @@ from .motion_schema import (
 )
 
 MAX_FILE_BYTES = 4 << 30
-MAX_ARRAY_BYTES = 6 << 30
+MAX_ARRAY_BYTES = 2 << 30
 """Budget for all arrays of a file once inflated (a 10-minute clip needs about 0.3 GB)."""
 MAX_META_BYTES = 16 << 20
 
@@ -106,7 +107,7 @@ def check_person_values(pid: int, arrays: dict[str, np.ndarray], meta: dict, whe
 def check_rig_values(rig: dict[str, np.ndarray], where: str) -> None:
     """Value checks of a rig whose shapes passed :func:`check_rig_shapes`."""
     try:
-        check_format(json.loads(str(rig["meta"])), where, RIG_FORMAT, RIG_VERSION)
+        check_format(json.loads(str(rig["meta"])), where, RIG_FORMAT, RIG_VERSION, LEGACY_RIG_FORMATS)
     except (ValueError, RecursionError) as exc:
         raise _fail(where, "meta", "is not valid JSON") from exc
     _check_floats({k: v for k, v in rig.items() if k != "meta"}, where)

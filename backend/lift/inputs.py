@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
+from backend.geometry.skeleton import KEYPOINT_NAMES
 
 INPUT_NORMS = ("screen", "person", "person_focal")
 PRESENT_MIN = 0.2

@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
 from backend.detect.types import SubjectTrack
 from backend.errors import BadInput
+from backend.geometry.skeleton import KEYPOINT_NAMES
+from backend.io.checkpoints import WEIGHTS_DIR
 from backend.lift.base import LiftResult
 from backend.lift.checkpoints import load_lifter
 from backend.lift.inputs import PRESENT_MIN, encode_inputs
-from backend.lift.mediapipe_baseline import mediapipe_to_keypoints
 from backend.lift.videopose import TemporalLifter, lift_sequence
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIFTER = Path(__file__).resolve().parents[1] / "weights" / "lifter.pt"
+DEFAULT_LIFTER = WEIGHTS_DIR / "lifter.pt"
 # Confidence of the lifted 3D evidence per frame: where the person was detected, the share of
 # the detector's keypoints seen; bridged frames keep a low weight (the network's guess).
 BRIDGED_CONFIDENCE = 0.2
@@ -66,7 +66,8 @@ class LearnedLifter:
 
     def lift(self, track: SubjectTrack) -> LiftResult:
         """Root-relative 3D keypoints (T, K, 3) for `track`, camera axes, metres."""
-        kp, has = mediapipe_to_keypoints(track.body2d)  # (T, K, 3)
+        keypoints = track.body_keypoints()
+        kp, has = keypoints.image, keypoints.present  # (T, K, 3)
         conf = kp[..., 2].copy()
         conf[:, ~has] = 0.0
         conf[~track.valid] = 0.0

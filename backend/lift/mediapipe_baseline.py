@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.body.skeleton import KEYPOINT_NAMES, MEDIAPIPE_INDEX
 from backend.detect.types import SubjectTrack
+from backend.geometry.skeleton import KEYPOINT_NAMES
 from backend.lift.base import LiftResult
-
-
-def mediapipe_to_keypoints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Select the fitter's keypoints from MediaPipe's 33 landmarks.
-
-    Args:
-        values: (T, 33, C) per-landmark values.
-    Returns:
-        (T, K, C) values and a (K,) bool mask of keypoints that have a MediaPipe counterpart.
-    """
-    index = np.array(MEDIAPIPE_INDEX)
-    has = index >= 0
-    out = np.zeros(values.shape[:1] + (len(KEYPOINT_NAMES),) + values.shape[2:], dtype=np.float32)
-    out[:, has] = values[:, index[has]]
-    return out, has
 
 
 class MediaPipeBaselineLifter:
@@ -30,9 +15,9 @@ class MediaPipeBaselineLifter:
     name = "mediapipe"
 
     def lift(self, track: SubjectTrack) -> LiftResult:
-        points, has = mediapipe_to_keypoints(track.body_world)
-        conf, _ = mediapipe_to_keypoints(track.body2d[..., 2:3])
-        conf = conf[..., 0]
+        keypoints = track.body_keypoints()
+        points, has = keypoints.world, keypoints.present
+        conf = keypoints.image[..., 2].copy()
         conf[:, ~has] = 0.0
         conf[~track.valid] = 0.0
         hips = [KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")]

@@ -7,12 +7,14 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from backend.io.checkpoints import WEIGHTS_DIR
+
 log = logging.getLogger(__name__)
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+WEIGHTS = WEIGHTS_DIR
 
 
-def add_train_parsers(sub: argparse._SubParsersAction) -> None:
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add the ``train-prior`` and ``train-lifter`` sub-commands to a sub-parser set."""
     prior = sub.add_parser("train-prior", help="train the VPoser-architecture pose prior on ../shared/mocap")
     prior.add_argument("--epochs", type=int, default=40)

@@ -1,6 +1,6 @@
 """Training data from ``../shared/mocap``: canonical clips per split, pose-prior samples, caching.
 
-The subject split is `backend.io.mocap.split_of` (test: CMU 7 and HDM05 ``mm``; validation: CMU 2,
+The subject split is `backend.train.mocap.split_of` (test: CMU 7 and HDM05 ``mm``; validation: CMU 2,
 HDM05 ``tr``, the Indian dancer, the Rokoko performer; train: the rest). Every set built here takes
 the clips of exactly one split, so test subjects never reach training data.
 
@@ -25,8 +25,8 @@ import numpy as np
 import roma
 import torch
 
-from backend.io.mocap import CanonicalClip, ClipRef, iter_clips, load_clip, mirror
-from backend.io.mocap.dataset import DEFAULT_MOCAP_ROOT, TARGET_FPS, TEST_SUBJECTS
+from backend.train.mocap import CanonicalClip, ClipRef, iter_clips, load_clip, mirror
+from backend.train.mocap.dataset import DEFAULT_MOCAP_ROOT, TARGET_FPS, TEST_SUBJECTS
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def load_clipset(split: str, config: DataConfig = DataConfig()) -> ClipSet:
 
 
 def mirrored_clipset(clips: ClipSet) -> ClipSet:
-    """Left/right mirror image of every clip (`backend.io.mocap.mirror`), same layout."""
+    """Left/right mirror image of every clip (`backend.train.mocap.mirror`), same layout."""
     out_rot = np.empty_like(clips.rotations)
     out_tr = np.empty_like(clips.transl)
     zeros = np.zeros((1, 22, 3), np.float32)

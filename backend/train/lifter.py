@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
-from backend.lift.checkpoints import TrainingMetadata, load_lifter_checkpoint, save_lifter_checkpoint
+from backend.geometry.skeleton import KEYPOINT_NAMES
+from backend.io.checkpoints import TrainingMetadata
+from backend.lift.checkpoints import load_lifter_checkpoint, save_lifter_checkpoint
 from backend.lift.inputs import encode_inputs
 from backend.lift.videopose import TemporalLifter, TemporalLifterConfig, TrajectoryModel, lift_sequence
 from backend.train.data import DataConfig, hash_of, load_clipset
@@ -270,29 +271,41 @@ def evaluate_lifter(
     )
 
 
-def train_lifter(
-    config: LifterTrainConfig, data: DataConfig, out: Path | None, init_from: Path | None = None
-) -> LifterResult:
-    """Synthesise (cached) train and test pairs, train, evaluate on test, save to `out` if given.
+@dataclass
+class _LifterData:
+    train: LifterPairs
+    test: LifterPairs
+    unlabelled: LifterPairs | None
+    data_hash: str
 
-    init_from: continue from this checkpoint of ours (its network configuration must match).
-    """
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    torch.set_num_threads(config.threads)
-    clock = time.perf_counter()
+
+def _lifter_data(config: LifterTrainConfig, data: DataConfig) -> _LifterData:
+    """Synthesise (cached) the train, test and (semi-supervised) unlabelled pairs."""
     from backend.body.anny_body import AnnyBody
 
+    clock = time.perf_counter()
     body = AnnyBody()
     train_pairs = load_or_synthesize(load_clipset("train", data), config.synth, data.cache, body)
     eval_synth = dataclasses.replace(config.synth, seed=config.eval_synth_seed, with_mirror=False)
     test_pairs = load_or_synthesize(load_clipset("test", data), eval_synth, data.cache, body)
     data_hash = hash_of(train_pairs.data_hash, test_pairs.data_hash)
+    unlabelled = None
+    if config.semi_supervised:
+        if not config.trajectory:
+            raise ValueError("the semi-supervised loss needs the trajectory model (--trajectory)")
+        val_synth = dataclasses.replace(config.synth, seed=config.eval_synth_seed + 1, with_mirror=False)
+        unlabelled = load_or_synthesize(load_clipset("val", data), val_synth, data.cache, body)
+        data_hash = hash_of(data_hash, unlabelled.data_hash)
     log.info(
         "lifter data: %d train frames (%d sequences), %d test frames; hash %s; %.0f s",
         train_pairs.starts[-1], train_pairs.n_sequences, test_pairs.starts[-1], data_hash,
         time.perf_counter() - clock,
     )  # fmt: skip
+    return _LifterData(train_pairs, test_pairs, unlabelled, data_hash)
+
+
+def _models(config: LifterTrainConfig, init_from: Path | None) -> tuple[TemporalLifter, TrajectoryModel | None]:
+    """Fresh networks, or ours from ``init_from`` (its network configuration must match)."""
     model = TemporalLifter(config.lifter_config())
     trajectory = None
     if config.trajectory:
@@ -306,49 +319,47 @@ def train_lifter(
         if trajectory is not None and start_traj is not None:
             trajectory.load_state_dict(start_traj.state_dict())
         log.info("lifter: continuing from %s", init_from)
-    unlabelled = None
-    if config.semi_supervised:
-        if trajectory is None:
-            raise ValueError("the semi-supervised loss needs the trajectory model (--trajectory)")
-        val_synth = dataclasses.replace(config.synth, seed=config.eval_synth_seed + 1, with_mirror=False)
-        unlabelled = load_or_synthesize(load_clipset("val", data), val_synth, data.cache, body)
-        data_hash = hash_of(data_hash, unlabelled.data_hash)
+    return model, trajectory
+
+
+def train_lifter(
+    config: LifterTrainConfig, data: DataConfig, out: Path | None, init_from: Path | None = None
+) -> LifterResult:
+    """Synthesise (cached) train and test pairs, train, evaluate on test, save to `out` if given.
+
+    init_from: continue from this checkpoint of ours (its network configuration must match).
+    """
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    torch.set_num_threads(config.threads)
+    clock = time.perf_counter()
+    pairs = _lifter_data(config, data)
+    model, trajectory = _models(config, init_from)
+
+    def save(path: Path, extra: dict, epoch: int | None = None) -> None:
+        meta = TrainingMetadata(config.seed, {**config.to_dict(), **extra}, pairs.data_hash, epoch)
+        save_lifter_checkpoint(path, model.eval(), trajectory.eval() if trajectory else None, meta)
 
     def snapshot(step: int) -> None:
         if out is not None:
-            meta = TrainingMetadata(
-                seed=config.seed, train_config={**config.to_dict(), "steps": step}, data_hash=data_hash
-            )
-            path = out.with_name(out.stem + ".snapshot.pt")
-            save_lifter_checkpoint(path, model.eval(), trajectory.eval() if trajectory else None, meta)
+            save(out.with_name(out.stem + ".snapshot.pt"), {"steps": step})
             model.train()
             if trajectory is not None:
                 trajectory.train()
             log.info("lifter: snapshot at step %d", step)
 
-    losses = fit_lifter(model, train_pairs, config, None, snapshot, trajectory, unlabelled)
-    test_mm, root_mm = evaluate_lifter(model, test_pairs, config.noise, config.eval_synth_seed, trajectory)
-    clean_mm, _ = evaluate_lifter(model, test_pairs, None, config.eval_synth_seed)
+    losses = fit_lifter(model, pairs.train, config, None, snapshot, trajectory, pairs.unlabelled)
+    test_mm, root_mm = evaluate_lifter(model, pairs.test, config.noise, config.eval_synth_seed, trajectory)
+    clean_mm, _ = evaluate_lifter(model, pairs.test, None, config.eval_synth_seed)
     seconds = time.perf_counter() - clock
     log.info("lifter: test MPJPE %.1f mm (noisy 2D), %.1f mm (exact 2D); %.0f s", test_mm, clean_mm, seconds)
     if root_mm is not None:
         log.info("trajectory: test root error %.1f mm (noisy 2D)", root_mm)
     if out is not None:
-        per_epoch = max(int(train_pairs.starts[-1]) // (config.batch_size * config.chunk), 1)
-        meta = TrainingMetadata(
-            seed=config.seed,
-            train_config={
-                **config.to_dict(),
-                "steps": len(losses),
-                "test_mpjpe_mm": test_mm,
-                "test_mpjpe_exact2d_mm": clean_mm,
-                "test_root_error_mm": root_mm,
-                "init_from": str(init_from) if init_from is not None else None,
-                "seconds": seconds,
-            },
-            data_hash=data_hash,
-            epoch=int(math.ceil(len(losses) / per_epoch)),
-        )
-        save_lifter_checkpoint(out, model.eval(), trajectory.eval() if trajectory else None, meta)
+        per_epoch = max(int(pairs.train.starts[-1]) // (config.batch_size * config.chunk), 1)
+        extra = {"steps": len(losses), "test_mpjpe_mm": test_mm, "test_mpjpe_exact2d_mm": clean_mm,
+                 "test_root_error_mm": root_mm, "init_from": str(init_from) if init_from is not None else None,
+                 "seconds": seconds}  # fmt: skip
+        save(out, extra, int(math.ceil(len(losses) / per_epoch)))
         log.info("wrote %s (%.1f MB)", out, Path(out).stat().st_size / 1e6)
-    return LifterResult(model, test_mm, clean_mm, len(losses), seconds, data_hash)
+    return LifterResult(model, test_mm, clean_mm, len(losses), seconds, pairs.data_hash)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES
+from backend.geometry.skeleton import KEYPOINT_NAMES
 
 _BONE_NAMES = (
     ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES, MEDIAPIPE_INDEX
+from backend.geometry.skeleton import KEYPOINT_NAMES, MEDIAPIPE_INDEX
 from backend.lift.inputs import encode_inputs
 
 _ARM = ("shoulder", "elbow", "wrist")
@@ -33,10 +33,6 @@ def _pairs(parts: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
 ARM_PAIRS = _pairs(_ARM)
 LEG_PAIRS = _pairs(_LEG)
 NO_DETECTOR_KEYPOINTS: tuple[int, ...] = tuple(i for i, m in enumerate(MEDIAPIPE_INDEX) if m < 0)
-FLIP_INDEX: tuple[int, ...] = tuple(
-    KEYPOINT_NAMES.index(n.replace("left_", "@").replace("right_", "left_").replace("@", "right_"))
-    for n in KEYPOINT_NAMES
-)
 
 
 @dataclass(frozen=True)

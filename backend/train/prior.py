@@ -21,7 +21,7 @@ import roma
 import torch
 
 from backend.body.vposer import VPoser, VPoserConfig, kl_to_standard_normal, save_vposer
-from backend.lift.checkpoints import TrainingMetadata
+from backend.io.checkpoints import TrainingMetadata
 from backend.train.data import DataConfig, body_poses_aa, hash_of, load_clipset
 
 log = logging.getLogger(__name__)

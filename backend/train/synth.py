@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend.body.skeleton import BODY_JOINTS, KEYPOINT_NAMES
+from backend.body.model import CanonicalPose
 from backend.geometry.camera import project
-from backend.io.mocap.canonical import canonical_fk
+from backend.geometry.skeleton import BODY_JOINTS, KEYPOINT_NAMES
 from backend.train.data import ClipSet, hash_of, mirrored_clipset
+from backend.train.mocap.canonical import canonical_fk
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +202,8 @@ def synthesize(clips: ClipSet, body, config: SynthConfig) -> LifterPairs:  # noq
                     tcam[:, 2] += max(0.0, config.min_depth - float(tcam[:, 2].min()))
                     rest = rests[int(rng.integers(len(rests)))]
                     with torch.no_grad():
-                        kp = body.keypoints_fast(
-                            torch.as_tensor(go, dtype=torch.float32),
-                            torch.as_tensor(rot[:, 1:], dtype=torch.float32),
-                            torch.as_tensor(tcam, dtype=torch.float32),
-                            rest,
-                        )
+                        posed = CanonicalPose(*(torch.as_tensor(x, dtype=torch.float32) for x in (go, rot[:, 1:], tcam)))
+                        kp = body.keypoints_fast(posed, rest)
                     k_mat = torch.tensor(
                         [[focal, 0.0, size[0] / 2], [0.0, focal, size[1] / 2], [0.0, 0.0, 1.0]]
                     )

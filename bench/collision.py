@@ -33,14 +33,15 @@ import roma
 import torch
 
 import backend
-from backend.bench import metrics
-from backend.bench.accuracy import EVAL_KEYPOINTS, _json_default
-from backend.bench.cases import BenchCase, cases_for, phenotype_vector, pose_case
+from backend.body.model import CanonicalPose
 from backend.config import EstimateConfig, FitConfig, LiftConfig
 from backend.fit.capsules import KeypointCapsules
 from backend.fit.collision import penetration_depth
 from backend.fit.mesh_parts import PART_NAMES, MeshParts, body_mesh_parts, pose_pairs
 from backend.io.atomic import atomic_path
+from bench import metrics
+from bench.accuracy import EVAL_KEYPOINTS, _json_default
+from bench.cases import BenchCase, cases_for, phenotype_vector, pose_case
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +173,8 @@ def anny_parts(body, phenotypes: np.ndarray) -> tuple[MeshParts, KeypointCapsule
     """`MeshParts` of Anny with phenotypes (P,), and the fit's collision capsules for that shape."""
     with torch.no_grad():
         rest = body.rest_state(torch.as_tensor(phenotypes, dtype=torch.float32))
-        eye, zeros = torch.eye(3), torch.zeros(1, 3)
-        canonical = body.bone_transforms(body.native_deltas(eye[None], eye.repeat(1, 21, 1, 1), zeros), rest)
-        zero, kp = body.vertices(canonical, rest)[0], body.keypoints(canonical, rest)[0]
+        out = body.forward(CanonicalPose.rest(1), rest, vertices=True)
+        zero, kp = out.vertices[0], out.keypoints[0]
     return body_mesh_parts(body, rest), KeypointCapsules.build(kp, zero)
 
 
@@ -186,8 +186,8 @@ def fit_vertices(body, fit, chunk: int = 32) -> torch.Tensor:  # noqa: ANN001 - 
     transl, out = as_t(fit.transl), []
     with torch.no_grad():
         for a in range(0, len(orient), chunk):
-            deltas = body.native_deltas(orient[a : a + chunk], pose[a : a + chunk], transl[a : a + chunk])
-            out.append(body.vertices(body.bone_transforms(deltas, rest), rest))
+            posed = CanonicalPose(orient[a : a + chunk], pose[a : a + chunk], transl[a : a + chunk])
+            out.append(body.forward(posed, rest, vertices=True).vertices)
     return torch.cat(out)
 
 
@@ -209,8 +209,9 @@ def term_seconds(capsules: KeypointCapsules, keypoints: np.ndarray, weight: floa
 
 def mesh_term_seconds(body, fit, device: str) -> float:  # noqa: ANN001 - AnnyBody, FitResult
     """Seconds of one evaluation of the mesh term (forward + backward) on a fitted clip, plus one
-    search over all frames amortised over ``MeshTermConfig.search_every`` evaluations."""
-    from backend.fit.mesh_term import MeshCollisionTerm, MeshTermConfig
+    search over all frames amortised over ``CollisionConfig.search_every`` evaluations."""
+    from backend.config import CollisionConfig
+    from backend.fit.mesh_term import MeshCollisionTerm
 
     dev = torch.device(device)
     as_t = lambda x: torch.as_tensor(x, dtype=torch.float32, device=dev)  # noqa: E731
@@ -220,12 +221,12 @@ def mesh_term_seconds(body, fit, device: str) -> float:  # noqa: ANN001 - AnnyBo
     orient = roma.rotvec_to_rotmat(as_t(fit.global_orient))
     pose = as_t(fit.body_pose).requires_grad_(True)
     transl = as_t(fit.transl)
-    config = MeshTermConfig(search_every=10**9)
+    config = CollisionConfig(search_every=10**9)
     term = MeshCollisionTerm(body, rest, body_mesh_parts(body, rest), len(orient), config)
 
     def transforms(idx: torch.Tensor) -> torch.Tensor:
-        deltas = body.native_deltas(orient[idx], roma.rotvec_to_rotmat(pose[idx]), transl[idx])
-        return body.bone_transforms(deltas, rest)
+        posed = CanonicalPose(orient[idx], roma.rotvec_to_rotmat(pose[idx]), transl[idx])
+        return body.bone_transforms(body.native_deltas(posed), rest)
 
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     sync()
@@ -233,7 +234,7 @@ def mesh_term_seconds(body, fit, device: str) -> float:  # noqa: ANN001 - AnnyBo
     term.search(transforms)
     sync()
     search_s = time.perf_counter() - start
-    amortised = search_s / MeshTermConfig().search_every
+    amortised = search_s / CollisionConfig().search_every
     if term.pairs.numel() == 0:  # nothing collides: an evaluation is the search alone
         body.to("cpu")
         return amortised
@@ -269,18 +270,20 @@ class CollisionBenchConfig:
         return cases_for(self.subset)[: self.max_cases]
 
     def labels(self) -> list[str]:
-        return ["off", *(f"on w={w:g}" for w in self.weights or (FitConfig().w_collision,)),
-                *(f"mesh w={w:g}" for w in self.mesh_weights or (FitConfig().w_mesh_collision,))]  # fmt: skip
+        default = FitConfig().collision
+        return ["off", *(f"on w={w:g}" for w in self.weights or (default.w_capsules,)),
+                *(f"mesh w={w:g}" for w in self.mesh_weights or (default.w_mesh,))]  # fmt: skip
 
     @staticmethod
     def fit_config(label: str) -> FitConfig:
         """The fit settings of a run label ("off", "on w=W" or "mesh w=W")."""
         mode, _, weight = label.partition(" w=")
+        default = FitConfig().collision
         if mode == "on":
-            return dataclasses.replace(FitConfig(), collision="on", w_collision=float(weight))
+            return FitConfig(collision=dataclasses.replace(default, mode="on", w_capsules=float(weight)))
         if mode == "mesh":
-            return dataclasses.replace(FitConfig(), collision="mesh", w_mesh_collision=float(weight))
-        return dataclasses.replace(FitConfig(), collision="off")
+            return FitConfig(collision=dataclasses.replace(default, mode="mesh", w_mesh=float(weight)))
+        return FitConfig(collision=dataclasses.replace(default, mode="off"))
 
 
 def load_detections(video: Path, config: EstimateConfig):  # noqa: ANN201 - DetectionResult
@@ -306,8 +309,8 @@ def run_case(case: BenchCase, truth, clips, body, models, config: CollisionBench
     "truth") the `FrameMeasures` under ``measures`` and fit numbers under ``runs``; None: no subject."""
     from backend.fit.optimize import TemporalFitter
     from backend.io.video import probe
-    from backend.models import make_lifter
-    from backend.pipeline import _fit_inputs
+    from backend.pipeline.models import make_lifter
+    from backend.pipeline.record import Camera, fit_inputs
 
     subjects = load_detections(truth.video, EstimateConfig()).subjects
     if not subjects:
@@ -315,7 +318,7 @@ def run_case(case: BenchCase, truth, clips, body, models, config: CollisionBench
         return None
     sub, info = subjects[0], probe(truth.video)
     lift = make_lifter(models, (info.width, info.height)).lift(sub)
-    inputs = _fit_inputs(sub, lift.keypoints3d, lift.confidence, case.intrinsics, info.height)
+    inputs = fit_inputs(sub, lift, Camera(case.intrinsics, "true"), info.height)
     index = sub.frame_index.astype(np.int64)
     mask = sub.valid.astype(bool) & truth.in_view[index]
     gt3d = truth.keypoints3d[index][mask][:, EVAL_KEYPOINTS].astype(np.float64)
@@ -334,10 +337,10 @@ def run_case(case: BenchCase, truth, clips, body, models, config: CollisionBench
         pa = metrics.pa_mpjpe(fit.keypoints3d[mask][:, EVAL_KEYPOINTS].astype(np.float64), gt3d) * 1000.0
         evals = sum(s["evaluations"] for n, s in fit.stats["stages"].items() if n != "global")
         devices = [] if label == "off" else ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-        term_s = {d: term_seconds(capsules, fit.keypoints3d, fit_cfg.w_collision, d) for d in devices}
-        if fit_cfg.collision == "mesh":
+        term_s = {d: term_seconds(capsules, fit.keypoints3d, fit_cfg.collision.w_capsules, d) for d in devices}
+        if fit_cfg.collision.mode == "mesh":
             term_s = {d: mesh_term_seconds(body, fit, d) for d in devices}
-        if fit_cfg.collision == "mesh":  # the mesh term runs in the last stage only
+        if fit_cfg.collision.mode == "mesh":  # the mesh term runs in the last stage only
             evals = fit.stats["stages"].get("collision", {}).get("evaluations", 0)
         entry["runs"][label] = {"fit_s": seconds, "fit_frames": len(mask), "pa": pa,
                                 "evaluations_with_term": evals, "term_s": term_s,
@@ -397,11 +400,11 @@ def table(rows: list[tuple[str, dict]], labels: list[str]) -> str:
 
 def run_collision(config: CollisionBenchConfig, report_path: Path | None) -> dict:
     """Run the bench; writes the JSON report atomically to `report_path` if given and returns it."""
-    from backend.bench.render import rendered_case
     from backend.body.anny_body import AnnyBody
     from backend.errors import BadInput
-    from backend.models import load_models
+    from backend.pipeline.models import load_models
     from backend.train.data import DataConfig, default_cache_dir, load_clipset
+    from bench.render import rendered_case
 
     clock = time.perf_counter()
     cache = Path(config.cache_dir) if config.cache_dir else default_cache_dir().parent / "bench"

@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import roma
 import torch
 
-from backend.body.skeleton import KEYPOINT_NAMES, WORLD_FROM_CANONICAL
-from backend.body.smplx_body import SmplxBody
-from backend.export_rig import RIG_FORMAT, RIG_VERSION, bone_lengths
+from backend.body.anny_rig import bone_lengths
+from backend.geometry.skeleton import KEYPOINT_NAMES, WORLD_FROM_CANONICAL
+from backend.io.motion_schema import RIG_FORMAT, RIG_VERSION
+
+if TYPE_CHECKING:
+    from backend.body.smplx_body import SmplxBody
 
 log = logging.getLogger(__name__)
 

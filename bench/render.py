@@ -25,10 +25,10 @@ from types import ModuleType
 
 import numpy as np
 
-from backend.bench.cases import BenchCase, PosedCase, pose_case
 from backend.errors import BadInput
 from backend.io.atomic import atomic_path
 from backend.train.data import ClipSet
+from bench.cases import BenchCase, PosedCase, pose_case
 
 log = logging.getLogger(__name__)
 

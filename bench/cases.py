@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from backend.bench.metrics import project_points
+from backend.body.model import CanonicalPose
 from backend.train.data import ClipSet, hash_of
 from backend.train.synth import look_at
+from bench.metrics import project_points
 
 RENDER_VERSION = 1
 """Bump when anything that changes the rendered clips or their ground truth changes."""
@@ -231,10 +232,9 @@ def world_body(body, phenotypes: np.ndarray, rot: np.ndarray, transl: np.ndarray
         for a in range(0, len(rot), chunk):
             part = [torch.as_tensor(x[a : a + chunk], dtype=torch.float32, device=device)
                     for x in (rot[:, 0], rot[:, 1:], transl)]  # fmt: skip
-            deltas = body.native_deltas(*part)
-            transforms = body.bone_transforms(deltas, rest)
-            verts.append(body.vertices(transforms, rest).cpu().numpy())
-            kps.append(body.keypoints(transforms, rest).cpu().numpy())
+            out = body.forward(CanonicalPose(*part), rest, vertices=True)
+            verts.append(out.vertices.cpu().numpy())
+            kps.append(out.keypoints.cpu().numpy())
     return np.concatenate(verts).astype(np.float64), np.concatenate(kps).astype(np.float64)
 
 

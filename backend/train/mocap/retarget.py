@@ -35,15 +35,17 @@ import numpy as np
 import roma
 import torch
 
-from backend.body.skeleton import BODY_JOINTS, BODY_PARENTS, N_BODY_JOINTS
-from backend.io.mocap.canonical import (
+from backend.geometry.linalg import kabsch as _kabsch
+from backend.geometry.linalg import unit as _unit
+from backend.geometry.skeleton import BODY_JOINTS, BODY_PARENTS, N_BODY_JOINTS
+from backend.train.mocap.canonical import (
     LEAF_TIPS,
     TEMPLATE_OFFSETS,
     TEMPLATE_POSITIONS,
     canonical_fk,
     local_from_global,
 )
-from backend.io.mocap.common import MocapFormatError, Motion, Skeleton, euler_to_rotmat, motion_world
+from backend.train.mocap.common import MocapFormatError, Motion, Skeleton, euler_to_rotmat, motion_world
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +93,6 @@ class Retargeted:
     fps: float
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.maximum(n, 1e-12)
 
 
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -110,10 +109,6 @@ def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return roma.rotvec_to_rotmat(torch.as_tensor(rotvec)).numpy()
 
 
-def kabsch(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Rotations R minimising sum ||R x_i - y_i||^2 (roma). x, y: (...,N,3). Returns (...,3,3)."""
-    x, y = np.broadcast_arrays(x, y)
-    return roma.rigid_vectors_registration(torch.as_tensor(x.copy()), torch.as_tensor(y.copy())).numpy()
 
 
 def _collinear(vectors: list[np.ndarray], max_deg: float = 15.0) -> bool:
@@ -172,7 +167,7 @@ def retarget(skeleton: Skeleton, motion: Motion, spec: RetargetSpec) -> Retarget
         if j in plan.kabsch_joints:
             x = np.stack([_unit(plan.child_vec[c]) for c in ch])
             y = np.stack([_unit(cur[c]) for c in ch], axis=1)
-            glob[:, j] = kabsch(x[None], y)
+            glob[:, j] = _kabsch(x[None], y, centre=False)
         elif ch:
             glob[:, j] = rotation_between(g0 @ plan.child_vec[ch[0]], cur[ch[0]]) @ g0
         else:
@@ -237,7 +232,7 @@ def _plan(
         if j in rest_rot:
             corr[j] = (w @ rest_rot[j] @ w.T).T
         elif multi:
-            corr[j] = kabsch(np.stack([_unit(tpl[c]) for c in ch]), np.stack([_unit(shape[c]) for c in ch]))
+            corr[j] = _kabsch(np.stack([_unit(tpl[c]) for c in ch]), np.stack([_unit(shape[c]) for c in ch]), centre=False)
         elif ch:
             corr[j] = rotation_between(tpl[ch[0]], rest[src[ch[0]]] - rest[src[j]])
         elif name in tips and name in leaf_tips:

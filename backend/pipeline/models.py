@@ -9,6 +9,7 @@ from pathlib import Path
 from backend.body.vposer import VPoser, load_vposer
 from backend.config import LiftConfig
 from backend.errors import BadInput
+from backend.io.checkpoints import WEIGHTS_DIR
 from backend.lift.base import Lifter
 from backend.lift.learned import LearnedLifter, load_default_lifter
 from backend.lift.mediapipe_baseline import MediaPipeBaselineLifter
@@ -16,7 +17,7 @@ from backend.lift.videopose import TemporalLifter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRIOR = Path(__file__).resolve().parent / "weights" / "vposer_anny.pt"
+DEFAULT_PRIOR = WEIGHTS_DIR / "vposer_anny.pt"
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.io.mocap.common import MocapFormatError, Motion, Skeleton, euler_to_rotmat, rest_height
+from backend.train.mocap.common import MocapFormatError, Motion, Skeleton, euler_to_rotmat, rest_height
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,12 @@ import numpy as np
 import roma
 import torch
 
-from backend.body.skeleton import BODY_JOINTS
-from backend.io.mocap.canonical import LEAF_TIPS, TEMPLATE_POSITIONS
-from backend.io.mocap.common import Motion, Skeleton, motion_world
-from backend.io.mocap.retarget import Retargeted, RetargetSpec, kabsch
+from backend.geometry.linalg import kabsch
+from backend.geometry.linalg import unit as _unit
+from backend.geometry.skeleton import BODY_JOINTS
+from backend.train.mocap.canonical import LEAF_TIPS, TEMPLATE_POSITIONS
+from backend.train.mocap.common import Motion, Skeleton, motion_world
+from backend.train.mocap.retarget import Retargeted, RetargetSpec
 
 J = MappingProxyType({n: i for i, n in enumerate(BODY_JOINTS)})
 # Primary bone (joint -> child) per canonical joint; leaves use LEAF_TIPS.
@@ -38,8 +40,6 @@ PRIMARY: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
 def _side_axis(name: str, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,7 +111,7 @@ def estimate_rest_rotations(
         if valid.sum() < 5:
             continue
         e_perp = _unit(e - np.dot(e, _unit(d)) * _unit(d))
-        frame = kabsch(np.stack([_unit(d), e_perp])[None], np.stack([_unit(u[valid]), e_obs[valid]], axis=1))
+        frame = kabsch(np.stack([_unit(d), e_perp])[None], np.stack([_unit(u[valid]), e_obs[valid]], axis=1), centre=False)
         rel = np.swapaxes(g_src[valid, skeleton.index(sname)], -1, -2) @ frame  # R_j estimates
         mean = roma.special_procrustes(torch.as_tensor(rel.mean(axis=0))).numpy()
         if snap:

@@ -27,14 +27,14 @@ import numpy as np
 
 import backend
 from backend import protocol
-from backend.bench import metrics
-from backend.bench.cases import BenchCase, cases_for
-from backend.bench.render import RenderedCase, rendered_case
-from backend.body.skeleton import MEDIAPIPE_INDEX
 from backend.config import DecodeConfig, EstimateConfig, LiftConfig, Preset, preset_detect, preset_fit
+from backend.detect.keypoints import mediapipe_to_keypoints
+from backend.geometry.skeleton import MEDIAPIPE_INDEX
 from backend.io import motion as motion_io
 from backend.io.atomic import atomic_path
-from backend.lift.mediapipe_baseline import mediapipe_to_keypoints
+from bench import metrics
+from bench.cases import BenchCase, cases_for
+from bench.render import RenderedCase, rendered_case
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 import roma
 import torch
 
-from backend.io.mocap.common import MocapFormatError, Motion, Skeleton
+from backend.train.mocap.common import MocapFormatError, Motion, Skeleton
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Everything Blender needs to build a fitted Anny body without torch: the rig file.
 
-``export_anny_rig(phenotypes, path)`` writes an ``.npz`` (atomically) holding, for one fitted
-shape, in Anny's model frame (= the design's world frame: Z up, facing -Y; metres):
+``anny_rig_arrays(body, phenotypes)`` gives, for one fitted shape (``body.model.export_rig`` writes
+them to an ``.npz`` file; the pipeline stores them in the motion file), in Anny's model frame (= the design's world frame: Z up, facing -Y; metres):
 
 - ``meta`` JSON string: format name and version, body model hash, units and conventions;
 - ``bone_labels (B,)``, ``bone_parents (B,)`` (root: -1);
@@ -18,26 +18,25 @@ shape, in Anny's model frame (= the design's world frame: Z up, facing -Y; metre
 - ``keypoint_names (K,)``, ``keypoint_vertices (K, N)`` and ``keypoint_weights (K, N)``: Anny's
   COCO+feet keypoint regressor as sparse vertex weights (padded with weight 0).
 
-``anny_rig_arrays`` returns the same arrays as a dict, to store them inside a motion file.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from backend.body.anny_body import AnnyBody
-from backend.body.skeleton import KEYPOINT_NAMES
-from backend.io.atomic import atomic_path
+from backend.geometry.skeleton import KEYPOINT_NAMES
+from backend.io.motion_schema import RIG_FORMAT, RIG_VERSION
+
+if TYPE_CHECKING:
+    from backend.body.anny_body import AnnyBody
 
 log = logging.getLogger(__name__)
 
-RIG_FORMAT = "video2anim.anny_rig"
-RIG_VERSION = 1
 _DEFAULT_LENGTH = 0.1
 """Display length (m) of bones whose children do not give one (root, leaves)."""
 
@@ -132,19 +131,3 @@ def anny_rig_arrays(body: AnnyBody, phenotypes: np.ndarray) -> dict[str, np.ndar
         "keypoint_vertices": kp_index,
         "keypoint_weights": kp_weight,
     }
-
-
-def export_anny_rig(phenotypes: np.ndarray, path: str | Path, body: AnnyBody | None = None) -> Path:
-    """Write the rig file for phenotypes (P,) to ``path`` atomically; return the path.
-
-    ``body`` is built on the CPU when not given (a few seconds once Anny's cache exists).
-    """
-    path = Path(path)
-    body = AnnyBody() if body is None else body
-    arrays = anny_rig_arrays(body, phenotypes)
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-    n_bones, n_verts = len(arrays["bone_labels"]), len(arrays["rest_vertices"])
-    log.info("wrote the Anny rig (%d bones, %d vertices) to %s", n_bones, n_verts, path)
-    return path

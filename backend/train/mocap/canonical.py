@@ -1,6 +1,6 @@
 """The canonical body skeleton used by the mocap loaders: rest pose, bone table and kinematics.
 
-Joint order and parents are `backend.body.skeleton.BODY_JOINTS` / `BODY_PARENTS` (SMPL-X body).
+Joint order and parents are `backend.geometry.skeleton.BODY_JOINTS` / `BODY_PARENTS` (SMPL-X body).
 Axes are SMPL-X model axes (x: the body's left, y: up, z: front). Identity local rotations give
 the T-pose defined by `TEMPLATE_POSITIONS`: legs straight down, feet pointing forward (+z),
 spine, neck and head straight up, arms horizontal (left arm along +x, right along -x).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.body.skeleton import BODY_JOINTS, BODY_PARENTS, N_BODY_JOINTS
+from backend.geometry.skeleton import BODY_JOINTS, BODY_PARENTS, N_BODY_JOINTS
 
 # (22,3) T-pose joint positions in metres, pelvis at the origin, canonical axes.
 TEMPLATE_POSITIONS = np.array(
@@ -70,10 +70,6 @@ MIRROR_INDEX: tuple[int, ...] = tuple(
 REFLECT_X = np.diag([-1.0, 1.0, 1.0])
 REFLECT_X.flags.writeable = False
 
-CHILDREN: tuple[tuple[int, ...], ...] = tuple(
-    tuple(c for c, p in enumerate(BODY_PARENTS) if p == j) for j in range(N_BODY_JOINTS)
-)
-
 
 def canonical_fk(
     rotations: np.ndarray, transl: np.ndarray, offsets: np.ndarray = TEMPLATE_OFFSETS
@@ -97,16 +93,8 @@ def canonical_fk(
     return pos
 
 
-def global_rotations(rotations: np.ndarray) -> np.ndarray:
-    """(T,22,3,3) world rotations from (T,22,3,3) canonical local rotations."""
-    glob = np.empty(rotations.shape, dtype=np.float64)
-    for j, p in enumerate(BODY_PARENTS):
-        glob[:, j] = rotations[:, j] if p < 0 else glob[:, p] @ rotations[:, j]
-    return glob
-
-
 def local_from_global(glob: np.ndarray) -> np.ndarray:
-    """(T,22,3,3) local rotations from world rotations (inverse of `global_rotations`)."""
+    """(T,22,3,3) local rotations from world rotations (world rotations are each parent's times the local one)."""
     loc = np.empty_like(glob)
     for j, p in enumerate(BODY_PARENTS):
         loc[:, j] = glob[:, j] if p < 0 else np.swapaxes(glob[:, p], -1, -2) @ glob[:, j]

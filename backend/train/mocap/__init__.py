@@ -5,10 +5,10 @@ Entry points: `load_clip` (any file of ``../shared/mocap`` -> `CanonicalClip` at
 format readers `load_bvh`, `load_amc`, `load_deepmimic`; `retarget` and `bone_direction_errors`.
 """
 
-from backend.io.mocap.amc import load_amc
-from backend.io.mocap.bvh import load_bvh
-from backend.io.mocap.common import MocapFormatError, Motion, Skeleton
-from backend.io.mocap.dataset import (
+from backend.train.mocap.amc import load_amc
+from backend.train.mocap.bvh import load_bvh
+from backend.train.mocap.common import MocapFormatError, Motion, Skeleton
+from backend.train.mocap.dataset import (
     CanonicalClip,
     ClipRef,
     iter_clips,
@@ -19,8 +19,8 @@ from backend.io.mocap.dataset import (
     split_of,
     subject_of,
 )
-from backend.io.mocap.deepmimic import load_deepmimic
-from backend.io.mocap.retarget import Retargeted, RetargetSpec, bone_direction_errors, retarget
+from backend.train.mocap.deepmimic import load_deepmimic
+from backend.train.mocap.retarget import Retargeted, RetargetSpec, bone_direction_errors, retarget
 
 __all__ = [
     "CanonicalClip",

@@ -10,15 +10,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from backend.body.skeleton import KEYPOINT_NAMES
+from backend.geometry.camera import project
+from backend.geometry.kinematics import MID_HIP, accelerations, interior_valid, root_relative
 
-MID_HIP: tuple[int, int] = (KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip"))
-
-
-def root_relative(points: np.ndarray, root: Sequence[int] = MID_HIP) -> np.ndarray:
-    """(T, K, 3) points minus the mean of the `root` keypoints (mid-hip by default), (T, K, 3)."""
-    points = np.asarray(points, dtype=np.float64)
-    return points - points[:, list(root)].mean(axis=1, keepdims=True)
+__all__ = ["MID_HIP", "root_relative", "procrustes_align", "pa_mpjpe", "mpjpe_root_aligned", "accel_error",
+           "project_points", "reprojection_error"]  # fmt: skip
 
 
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -82,24 +78,17 @@ def accel_error(
     Returns:
         (T - 2,) errors for frames 1..T-2; NaN where frames t-1, t, t+1 are not all valid.
     """
-    rel_p, rel_g = root_relative(pred, root), root_relative(gt, root)
-    if len(rel_p) < 3:
+    if len(pred) < 3:
         return np.zeros(0)
-    acc_p = rel_p[2:] - 2.0 * rel_p[1:-1] + rel_p[:-2]
-    acc_g = rel_g[2:] - 2.0 * rel_g[1:-1] + rel_g[:-2]
-    err = np.linalg.norm(acc_p - acc_g, axis=-1).mean(-1)
+    err = np.linalg.norm(accelerations(pred, root) - accelerations(gt, root), axis=-1).mean(-1)
     if valid is not None:
-        v = np.asarray(valid, dtype=bool)
-        err = np.where(v[2:] & v[1:-1] & v[:-2], err, np.nan)
+        err = np.where(interior_valid(valid), err, np.nan)
     return err
 
 
 def project_points(points: np.ndarray, intrinsics: np.ndarray, min_depth: float = 1e-3) -> np.ndarray:
     """Pinhole projection of camera-frame points (..., 3) with a (3, 3) matrix to pixels (..., 2)."""
-    points = np.asarray(points, dtype=np.float64)
-    k = np.asarray(intrinsics, dtype=np.float64)
-    z = np.maximum(points[..., 2:3], min_depth)
-    return points[..., :2] / z * np.array([k[0, 0], k[1, 1]]) + k[:2, 2]
+    return project(np.asarray(points, np.float64), np.asarray(intrinsics, np.float64), min_depth)
 
 
 def reprojection_error(pred_2d: np.ndarray, gt_2d: np.ndarray) -> np.ndarray:

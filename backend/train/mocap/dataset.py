@@ -31,13 +31,13 @@ import numpy as np
 import roma
 import torch
 
-from backend.io.mocap.amc import load_amc
-from backend.io.mocap.bvh import load_bvh
-from backend.io.mocap.canonical import MIRROR_INDEX, REFLECT_X, canonical_fk, stature_estimate
-from backend.io.mocap.common import MocapFormatError, Motion, Skeleton
-from backend.io.mocap.deepmimic import load_deepmimic
-from backend.io.mocap.retarget import Retargeted, retarget
-from backend.io.mocap.sources import FOLDERS, SourceInfo, source_by_name, source_of
+from backend.train.mocap.amc import load_amc
+from backend.train.mocap.bvh import load_bvh
+from backend.train.mocap.canonical import MIRROR_INDEX, REFLECT_X, canonical_fk, stature_estimate
+from backend.train.mocap.common import MocapFormatError, Motion, Skeleton
+from backend.train.mocap.deepmimic import load_deepmimic
+from backend.train.mocap.retarget import Retargeted, retarget
+from backend.train.mocap.sources import FOLDERS, SourceInfo, source_by_name, source_of
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Load every clip of ``../shared/mocap`` once and report what loads, how much, and how well.
 
-``python -m backend.io.mocap.survey [ROOT] [--json OUT.json]``: clips per folder, failures with
+``python -m backend.train.mocap.survey [ROOT] [--json OUT.json]``: clips per folder, failures with
 reasons, hours of motion at 30 fps per split, stature estimates per source, and the retargeting
 round-trip bone direction errors. Clips are processed in one worker process (the machine is shared).
 """
@@ -18,17 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend.io.mocap.calibrate import hinge_purity
-from backend.io.mocap.canonical import canonical_fk, stature_estimate
-from backend.io.mocap.common import rest_height
-from backend.io.mocap.dataset import (
+from backend.train.mocap.calibrate import hinge_purity
+from backend.train.mocap.canonical import canonical_fk, stature_estimate
+from backend.train.mocap.common import rest_height
+from backend.train.mocap.dataset import (
     DEFAULT_MOCAP_ROOT,
     clip_from_retargeted,
     iter_clips,
     leading_glitch_frames,
     load_source,
 )
-from backend.io.mocap.retarget import bone_direction_errors, retarget
+from backend.train.mocap.retarget import bone_direction_errors, retarget
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.io.mocap.retarget import RetargetSpec
+from backend.train.mocap.retarget import RetargetSpec
 
 CMU_ASF_SCALE = 0.0254 / 0.45
 ICLONE_FPS = 60.0  # see the module docstring: the 1/60 s header matches the data

@@ -12,7 +12,7 @@ from backend.errors import BadInput
 log = logging.getLogger(__name__)
 
 
-def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add the ``bench`` command (with its ``accuracy`` and ``collision`` sub-commands) to a sub-parser set."""
     bench = sub.add_parser("bench", help="benchmarks against exact ground truth")
     kinds = bench.add_subparsers(dest="bench", required=True)
@@ -64,7 +64,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.cases is not None and args.cases < 1:
         raise BadInput("--cases must be at least 1.")
     if args.bench == "collision":
-        from backend.bench.collision import CollisionBenchConfig, run_collision
+        from bench.collision import CollisionBenchConfig, run_collision
 
         if args.w_collision is not None and min(args.w_collision) <= 0:
             raise BadInput("--w-collision weights must be positive.")
@@ -75,7 +75,7 @@ def run_bench(args: argparse.Namespace) -> int:
         config = CollisionBenchConfig(args.subset, args.cases, weights, args.cache_dir, mesh_weights)
         run_collision(config, args.out)
         return 0
-    from backend.bench.accuracy import BenchConfig, run_accuracy
+    from bench.accuracy import BenchConfig, run_accuracy
 
     config = BenchConfig(
         subset=args.subset,
