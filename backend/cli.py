@@ -136,9 +136,10 @@ def _build_parser() -> argparse.ArgumentParser:
     est.add_argument("--focal-px", type=float, default=None, help="focal length in pixels")
     est.add_argument(
         "--lifter",
-        choices=["videopose", "mediapipe"],
-        default="videopose",
-        help="3D evidence: our learned temporal lifter (default) or MediaPipe's world landmarks",
+        choices=["fused", "videopose", "mediapipe"],
+        default=LiftConfig().method,
+        help="3D evidence: our learned temporal lifter, MediaPipe's world landmarks, or their "
+        "confidence-weighted mean (fused)",
     )
     est.add_argument("--lifter-weights", type=Path, default=None, help="lifter checkpoint (default: shipped)")
     est.add_argument(

@@ -20,8 +20,9 @@ class DecodeConfig:
     """First frame to process (inclusive, in source frame numbers)."""
     end: int | None = None
     """Last frame to process (exclusive); None for the end of the clip."""
-    default_hfov_deg: float = 60.0
-    """Horizontal field of view assumed when the file carries no focal length."""
+    default_fov_deg: float = 60.0
+    """Field of view across the image's long side assumed when no focal length is given (a phone's
+    main camera, landscape or portrait: a 1080x1920 clip gets f = 1663 px)."""
     focal_px: float | None = None
     """Focal length in pixels; overrides metadata and the default field of view."""
 
@@ -54,8 +55,11 @@ class TrackConfig:
 
 @dataclass(frozen=True)
 class LiftConfig:
-    method: Literal["videopose", "mediapipe"] = "videopose"
-    """"videopose": the learned temporal lifter (default); "mediapipe": MediaPipe's world landmarks."""
+    method: Literal["fused", "videopose", "mediapipe"] = "videopose"
+    """"videopose": the learned temporal lifter; "mediapipe": MediaPipe's world landmarks; "fused": their
+    confidence-weighted mean (``fusion_weight`` on the learned one)."""
+    fusion_weight: float = 0.3
+    """Share of the learned lifter in the "fused" 3D evidence (MediaPipe's world landmarks get the rest)."""
     weights: str | None = None
     """Lifter checkpoint (ours or official VideoPose3D format); None: the shipped weights."""
     prior: Literal["vposer", "none"] = "vposer"

@@ -27,7 +27,15 @@ import numpy as np
 
 import backend
 from backend import protocol
-from backend.config import DecodeConfig, EstimateConfig, LiftConfig, Preset, preset_detect, preset_fit
+from backend.config import (
+    DecodeConfig,
+    EstimateConfig,
+    FitConfig,
+    LiftConfig,
+    Preset,
+    preset_detect,
+    preset_fit,
+)
 from backend.detect.keypoints import mediapipe_to_keypoints
 from backend.geometry.skeleton import MEDIAPIPE_INDEX
 from backend.io import motion as motion_io
@@ -50,8 +58,11 @@ class BenchConfig:
 
     subset: str = "ci"
     max_cases: int | None = None
-    lifter: str = "videopose"
+    lifter: str = LiftConfig().method
     lifter_weights: str | None = None
+    fusion_weight: float = LiftConfig().fusion_weight
+    fit: FitConfig | None = None
+    """None: the preset's."""
     preset: Preset = "balanced"
     device: str = "auto"
     cache_dir: Path | None = None
@@ -160,8 +171,8 @@ def estimate_config(case: BenchCase, config: BenchConfig) -> EstimateConfig:
         device=config.device,
         decode=DecodeConfig(focal_px=case.focal_px),
         detect=preset_detect(config.preset),
-        lift=LiftConfig(method=config.lifter, weights=config.lifter_weights),  # type: ignore[arg-type]
-        fit=preset_fit(config.preset),
+        lift=LiftConfig(method=config.lifter, weights=config.lifter_weights, fusion_weight=config.fusion_weight),  # type: ignore[arg-type]
+        fit=config.fit or preset_fit(config.preset),
     )
 
 

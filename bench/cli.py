@@ -1,4 +1,4 @@
-"""``python -m backend bench accuracy|collision``: argument parsing and dispatch (no heavy imports)."""
+"""``python -m backend bench accuracy|collision|real``: argument parsing and dispatch (no heavy imports)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     acc.add_argument("--subset", choices=["ci", "full"], default="ci", help="ci: one small case; full: all")
     acc.add_argument("--cases", type=int, default=None, help="run only the first N cases of the subset")
     acc.add_argument("--out", type=Path, default=None, help="JSON report (default: none, table in the log)")
-    acc.add_argument("--lifter", choices=["videopose", "mediapipe"], default="videopose")
+    acc.add_argument("--lifter", choices=["fused", "videopose", "mediapipe"], default=None,
+                     help="3D evidence (default: the estimate's default)")  # fmt: skip
+    acc.add_argument("--fit-set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    acc.add_argument("--fusion-weight", type=float, default=None, help="share of the learned lifter (fused)")
     acc.add_argument("--lifter-weights", type=Path, default=None, help="lifter checkpoint (default: shipped)")
     acc.add_argument("--preset", choices=PRESETS, default="balanced")
     acc.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -57,10 +60,46 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", type=Path, default=None, help="rendered clips (default: ~/.cache/video2anim/bench)"
     )
     col.add_argument("--verbose", action="store_true")
+    real = kinds.add_parser(
+        "real", help="run the real footage of ../shared/realbench (calibrated 3D ground truth) as monocular clips"
+    )
+    real.add_argument("--data", type=Path, default=None, help="the realbench folder (default: ../shared/realbench)")
+    real.add_argument("--views", nargs="+", default=None, help="views to run (default: all)")
+    real.add_argument("--intrinsics", choices=["none", "true", "both"], default="both",
+                      help="pipeline runs without intrinsics (as users run it), with the calibrated ones, or both")  # fmt: skip
+    real.add_argument("--rows", nargs="+", choices=["default", "fused", "videopose", "mediapipe"],
+                      default=["default", "fused", "videopose", "mediapipe"], help="pipeline runs by lifter")  # fmt: skip
+    real.add_argument("--preset", choices=PRESETS, default="balanced")
+    real.add_argument("--lifter-weights", type=Path, default=None, help="lifter checkpoint (default: shipped)")
+    real.add_argument("--fit-set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                      help="change one fit setting (as estimate --fit-set)")  # fmt: skip
+    real.add_argument("--out", type=Path, default=None, help="JSON report (default: none, table in the log)")
+    real.add_argument("--verbose", action="store_true")
+
+
+def _run_real(args: argparse.Namespace) -> int:
+    from backend.config import preset_fit, with_setting
+    from bench.real import DEFAULT_DATA, VIEWS, RealBenchConfig, run_real
+
+    fit = preset_fit(args.preset)
+    for assignment in args.fit_set:
+        fit = with_setting(fit, assignment)
+    data = args.data or DEFAULT_DATA
+    if not (data / "gt.npz").is_file():
+        raise BadInput(f"No realbench at {data}: pass --data with the folder holding gt.npz and the videos.")
+    config = RealBenchConfig(
+        data=data, views=tuple(args.views or VIEWS), preset=args.preset, fit=fit,
+        lifter_weights=str(args.lifter_weights) if args.lifter_weights else None,
+        intrinsics=args.intrinsics, rows=tuple(args.rows),
+    )  # fmt: skip
+    run_real(config, args.out)
+    return 0
 
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the chosen bench; returns the exit code (0)."""
+    if args.bench == "real":
+        return _run_real(args)
     if args.cases is not None and args.cases < 1:
         raise BadInput("--cases must be at least 1.")
     if args.bench == "collision":
@@ -75,12 +114,18 @@ def run_bench(args: argparse.Namespace) -> int:
         config = CollisionBenchConfig(args.subset, args.cases, weights, args.cache_dir, mesh_weights)
         run_collision(config, args.out)
         return 0
+    from backend.config import LiftConfig, preset_fit, with_setting
     from bench.accuracy import BenchConfig, run_accuracy
 
+    fit = preset_fit(args.preset)
+    for assignment in args.fit_set:
+        fit = with_setting(fit, assignment)
     config = BenchConfig(
         subset=args.subset,
         max_cases=args.cases,
-        lifter=args.lifter,
+        lifter=args.lifter or LiftConfig().method,
+        fusion_weight=LiftConfig().fusion_weight if args.fusion_weight is None else args.fusion_weight,
+        fit=fit,
         lifter_weights=str(args.lifter_weights) if args.lifter_weights is not None else None,
         preset=args.preset,
         device=args.device,

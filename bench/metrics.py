@@ -12,9 +12,10 @@ import numpy as np
 
 from backend.geometry.camera import project
 from backend.geometry.kinematics import MID_HIP, accelerations, interior_valid, root_relative
+from backend.geometry.linalg import kabsch
 
-__all__ = ["MID_HIP", "root_relative", "procrustes_align", "pa_mpjpe", "mpjpe_root_aligned", "accel_error",
-           "project_points", "reprojection_error"]  # fmt: skip
+__all__ = ["MID_HIP", "root_relative", "procrustes_align", "pa_mpjpe", "rigid_align", "ra_mpjpe",
+           "mpjpe_root_aligned", "accel_error", "project_points", "reprojection_error"]  # fmt: skip
 
 
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -38,6 +39,19 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     var_p = (p**2).sum(axis=(1, 2))
     scale = (s * d).sum(1) / np.maximum(var_p, 1e-12)
     return scale[:, None, None] * np.einsum("tij,tkj->tki", rot, p) + mu_g
+
+
+def rigid_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-frame rotation and translation (no scale) of ``pred`` (T, K, 3) onto ``gt`` (T, K, 3)."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    mu_p, mu_g = pred.mean(1, keepdims=True), gt.mean(1, keepdims=True)
+    rot = kabsch(pred - mu_p, gt - mu_g, centre=False)  # (T, 3, 3)
+    return np.einsum("tij,tkj->tki", rot, pred - mu_p) + mu_g
+
+
+def ra_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Mean per-joint error per frame (T,) after :func:`rigid_align`: body size counts."""
+    return np.linalg.norm(rigid_align(pred, gt) - np.asarray(gt, np.float64), axis=-1).mean(-1)
 
 
 def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

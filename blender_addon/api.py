@@ -71,7 +71,8 @@ def estimate_clip(
         start, end: source frames, 0-based, ``end`` exclusive (None: to the end).
         device: ``auto``, ``cpu`` or ``cuda``; None takes the add-on preference (else ``auto``).
         preview: also write an MP4 preview here.
-        focal_px: the camera's focal length in pixels (else a 60 degree field of view is assumed).
+        focal_px: the camera's focal length in pixels (else a 60 degree field of view across the image's
+            long side is assumed).
         hands, face: estimate fingers and face.
         body: ``anny`` (shipped) or ``smpl`` / ``smplh`` / ``smplx`` with ``model_path`` (the folder of
             your own model files) and ``gender``.

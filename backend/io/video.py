@@ -36,10 +36,10 @@ class VideoInfo:
     rotation: int
     """Clockwise rotation in degrees applied to decoded frames (0, 90, 180 or 270)."""
 
-    def intrinsics(self, focal_px: float | None, default_hfov_deg: float) -> np.ndarray:
-        """The 3x3 camera matrix: ``focal_px`` if given, else the stated default field of view."""
+    def intrinsics(self, focal_px: float | None, default_fov_deg: float) -> np.ndarray:
+        """The 3x3 camera matrix: ``focal_px`` if given, else ``default_fov_deg`` across the long side."""
         if focal_px is None:
-            focal_px = 0.5 * self.width / math.tan(math.radians(default_hfov_deg) / 2.0)
+            focal_px = 0.5 * max(self.width, self.height) / math.tan(math.radians(default_fov_deg) / 2.0)
         return np.array(
             [[focal_px, 0.0, self.width / 2.0], [0.0, focal_px, self.height / 2.0], [0.0, 0.0, 1.0]]
         )

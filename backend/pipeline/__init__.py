@@ -114,8 +114,8 @@ def _decode(video: Path, config: EstimateConfig) -> _Setup:
     models = load_models(config.lift)
     body = build_body(config.body, config.model_path, config.gender, device)
     dcfg = config.decode
-    focal = "--focal-px" if dcfg.focal_px is not None else f"default {dcfg.default_hfov_deg:g} deg horizontal field of view"
-    return _Setup(device, body, models, info, Camera(info.intrinsics(dcfg.focal_px, dcfg.default_hfov_deg), focal))
+    focal = "--focal-px" if dcfg.focal_px is not None else f"default {dcfg.default_fov_deg:g} deg field of view (long side)"
+    return _Setup(device, body, models, info, Camera(info.intrinsics(dcfg.focal_px, dcfg.default_fov_deg), focal))
 
 
 def _keep_parts(subjects: list[SubjectTrack], config: EstimateConfig) -> None:
@@ -186,7 +186,7 @@ def estimate(
                 run.warn(message)
             _keep_parts(detection.subjects, config)
         with run.stage("lift"):
-            lifter = make_lifter(setup.models, (setup.info.width, setup.info.height))
+            lifter = make_lifter(setup.models, (setup.info.width, setup.info.height), config.lift)
             lifts = [lifter.lift(s) for s in detection.subjects]
         with run.stage("fit"):
             fits, run_metrics = _fit(setup, detection.subjects, lifts, config, run, is_cancelled)

@@ -11,6 +11,7 @@ from backend.config import LiftConfig
 from backend.errors import BadInput
 from backend.io.checkpoints import WEIGHTS_DIR
 from backend.lift.base import Lifter
+from backend.lift.fused import FusedLifter
 from backend.lift.learned import LearnedLifter, load_default_lifter
 from backend.lift.mediapipe_baseline import MediaPipeBaselineLifter
 from backend.lift.videopose import TemporalLifter
@@ -45,7 +46,7 @@ def load_prior(path: Path | None) -> VPoser:
 def load_models(config: LiftConfig) -> Models:
     """Load what `config` asks for. Raises BadInput for missing or unusable files."""
     lifter = None
-    if config.method == "videopose":
+    if config.method in ("videopose", "fused"):
         lifter = load_default_lifter(Path(config.weights) if config.weights else None)
     prior = None
     if config.prior == "vposer":
@@ -53,8 +54,12 @@ def load_models(config: LiftConfig) -> Models:
     return Models(lifter, prior)
 
 
-def make_lifter(models: Models, image_wh: tuple[int, int]) -> Lifter:
+def make_lifter(models: Models, image_wh: tuple[int, int], config: LiftConfig | None = None) -> Lifter:
     """The lift-stage implementation for a clip of size `image_wh`."""
+    config = config or LiftConfig()
     if models.lifter is None:
         return MediaPipeBaselineLifter()
-    return LearnedLifter(models.lifter, image_wh)
+    learned = LearnedLifter(models.lifter, image_wh)
+    if config.method == "fused":
+        return FusedLifter(learned, MediaPipeBaselineLifter(), config.fusion_weight)
+    return learned

@@ -36,6 +36,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="add the back-projection loss on unlabelled 2D (needs --trajectory)",
     )
     lifter.add_argument("--batch-size", type=int, default=32)
+    lifter.add_argument(
+        "--bias-frac", type=float, default=None,
+        help="per-sequence constant offset of each 2D keypoint, in box sizes (detector definitions differ "
+        "from the body model's keypoints; default: the noise model's)",
+    )
     lifter.add_argument("--seed", type=int, default=0)
     lifter.add_argument("--max-minutes", type=float, default=15.0, help="stop after this much training time")
     lifter.add_argument("--out", type=Path, default=WEIGHTS / "lifter.pt")
@@ -78,6 +83,8 @@ def run_train(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         threads=args.threads,
     )
+    if args.bias_frac is not None:
+        cfg = dataclasses.replace(cfg, noise=dataclasses.replace(cfg.noise, bias_frac=args.bias_frac))
     res = train_lifter(cfg, data, args.out, args.init_from)
     log.info("held-out test MPJPE %.1f mm (exact 2D: %.1f mm)", res.test_mpjpe_mm, res.test_mpjpe_clean_mm)
     return 0
