@@ -149,6 +149,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--vposer", type=Path, default=None, help="pose prior checkpoint, ours or official VPoser v2 (.ckpt or folder)"
     )
     est.add_argument("--no-hands", action="store_true", help="do not keep hand landmarks")
+    est.add_argument(
+        "--still-camera", action="store_true", help="the camera stands still: do not estimate its rotation"
+    )
     est.add_argument("--no-face", action="store_true", help="do not keep face landmarks")
     est.add_argument(
         "--preview", type=Path, default=None, help="write an MP4 preview (and a PNG contact sheet)"
@@ -196,7 +199,10 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
         gender=args.gender,
         decode=DecodeConfig(start=args.start, end=args.end, focal_px=args.focal_px),
         detect=dataclasses.replace(
-            preset_detect(args.preset), hands=not args.no_hands, face=not args.no_face
+            preset_detect(args.preset),
+            hands=not args.no_hands,
+            face=not args.no_face,
+            camera_motion=not args.still_camera,
         ),
         track=TrackConfig(person=person),
         lift=LiftConfig(

@@ -42,6 +42,9 @@ class DetectConfig:
     model_complexity: int = 1
     silhouette_size: int = 64
     """Side of the square silhouette kept per frame (inside the subject's box)."""
+    camera_motion: bool = True
+    """Estimate a panning or tilting camera's rotation from the background (``--still-camera``: off,
+    the camera is taken to stand still)."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,10 @@ class TrackConfig:
 
 @dataclass(frozen=True)
 class LiftConfig:
-    method: Literal["fused", "videopose", "mediapipe"] = "videopose"
-    """"videopose": the learned temporal lifter; "mediapipe": MediaPipe's world landmarks; "fused": their
-    confidence-weighted mean (``fusion_weight`` on the learned one)."""
+    method: Literal["fused", "videopose", "mediapipe"] = "fused"
+    """"fused" (default, the best on real footage: README "Real footage"): the confidence-weighted mean
+    of the learned lifter (``fusion_weight``) and MediaPipe's world landmarks; "videopose": the learned
+    temporal lifter alone; "mediapipe": MediaPipe's world landmarks alone."""
     fusion_weight: float = 0.3
     """Share of the learned lifter in the "fused" 3D evidence (MediaPipe's world landmarks get the rest)."""
     weights: str | None = None
@@ -103,6 +107,12 @@ class FitWeights:
     """L2 prior on the expression coefficients."""
     w_smooth_parts: float = 3.0
     """Temporal smoothness of the hand, jaw and expression parameters."""
+    w_contact_still: float = 1.0e5
+    """A foot point in contact does not move (mean squared step between frames in contact, m^2)."""
+    w_contact_height: float = 1.0e4
+    """A foot point in contact stands on the ground (mean squared height above its rest height, m^2)."""
+    w_below_ground: float = 1.0e5
+    """No foot point below its rest height over the ground (mean squared depth, m^2)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,8 @@ class FitSchedule:
     """SMPL-H / SMPL-X: the hands stage (after the body): fingers and wrists on the hand keypoints."""
     iters_face: int = 40
     """SMPL-X: the face stage (after the hands): jaw and expression on the face landmarks."""
+    iters_contact: int = 80
+    """The contact stage (after ``all``): feet planted where they touch the ground, one ground plane."""
     fit_shape: bool = True
     rel_tol: float = 1.0e-5
     """Stop a stage when the loss improves by less than this fraction over 10 iterations."""
@@ -190,12 +202,14 @@ def preset_fit(preset: Preset) -> FitConfig:
     """The fitting schedule of a preset."""
     if preset == "fast":
         schedule = FitSchedule(
-            iters_global=25, iters_pose3d=100, iters_body=50, iters_all=25, iters_hands=30, iters_face=20
+            iters_global=25, iters_pose3d=100, iters_body=50, iters_all=25, iters_hands=30, iters_face=20,
+            iters_contact=40,
         )
         return FitConfig(schedule=schedule)
     if preset == "accurate":
         schedule = FitSchedule(
-            iters_global=60, iters_pose3d=400, iters_body=300, iters_all=200, iters_hands=120, iters_face=80
+            iters_global=60, iters_pose3d=400, iters_body=300, iters_all=200, iters_hands=120, iters_face=80,
+            iters_contact=120,
         )
         return FitConfig(schedule=schedule, collision=CollisionConfig(mode="mesh", iters_mesh=100))
     return FitConfig()

@@ -41,7 +41,8 @@ from backend.geometry.skeleton import MEDIAPIPE_INDEX
 from backend.io import motion as motion_io
 from backend.io.atomic import atomic_path
 from bench import metrics
-from bench.cases import BenchCase, cases_for
+from bench.cases import BenchCase, cases_for, pose_case
+from bench.feet import foot_metrics
 from bench.render import RenderedCase, rendered_case
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class BenchConfig:
     """Rendered clips; None: ``default_cache_dir().parent / "bench"``."""
     motion_dir: Path | None = None
     """Where the motion files go; None: a temporary folder removed afterwards."""
+    camera_motion: bool = True
+    """False: estimate as if every camera stood still (the fit before camera motion was estimated)."""
 
     def cases(self) -> tuple[BenchCase, ...]:
         cases = cases_for(self.subset)
@@ -170,7 +173,7 @@ def estimate_config(case: BenchCase, config: BenchConfig) -> EstimateConfig:
         preset=config.preset,
         device=config.device,
         decode=DecodeConfig(focal_px=case.focal_px),
-        detect=preset_detect(config.preset),
+        detect=dataclasses.replace(preset_detect(config.preset), camera_motion=config.camera_motion),
         lift=LiftConfig(method=config.lifter, weights=config.lifter_weights, fusion_weight=config.fusion_weight),  # type: ignore[arg-type]
         fit=config.fit or preset_fit(config.preset),
     )
@@ -181,8 +184,15 @@ def _log_events(event: protocol.Event) -> None:
         log.debug("  stage %s", event.get("name"))
 
 
+def evaluate_feet(person: motion_io.PersonMotion, truth_world: np.ndarray, in_view: np.ndarray) -> dict:
+    """Foot metrics (``bench/feet.py``) of one person in world space against the case's true world."""
+    index = person["frame_index"].astype(np.int64)
+    frames = in_view[index] & person["valid"].astype(bool)
+    return foot_metrics(person["keypoints3d_world"].astype(np.float64), truth_world[index], frames)
+
+
 def run_case(
-    case: BenchCase, truth: RenderedCase, config: BenchConfig, motion_dir: Path
+    case: BenchCase, truth: RenderedCase, config: BenchConfig, motion_dir: Path, truth_world: np.ndarray
 ) -> dict[str, object]:
     """Estimate one rendered case and score it; returns its report entry."""
     from backend.pipeline import estimate
@@ -201,6 +211,7 @@ def run_case(
         **counts,
         "methods": {m: (None if e is None else e.summary()) for m, e in errors.items()},
         "pipeline_metrics": summary.metrics,
+        "feet": evaluate_feet(motion.person(), truth_world, truth.in_view),
         "_errors": errors,
     }
 
@@ -221,6 +232,29 @@ def pooled(entries: list[dict[str, object]]) -> dict[str, dict[str, float | int 
         }
         out[method] = MethodErrors(**cat).summary()
     return out
+
+
+FEET = ("skating_mm", "truth_skating_mm", "penetration_mm", "floating_mm", "root_path_mm")
+
+
+def pooled_feet(entries: list[dict[str, object]]) -> dict[str, float | None]:
+    """Foot metrics over all cases, weighted by evaluated frames (None where no case has one)."""
+    out: dict[str, float | None] = {}
+    for name in FEET:
+        pairs = [(e["feet"][name], e["evaluated_frames"]) for e in entries if e["feet"][name] is not None]  # type: ignore[index]
+        out[name] = round(sum(v * w for v, w in pairs) / sum(w for _, w in pairs), 2) if pairs else None
+    return out
+
+
+def feet_table(entries: list[dict[str, object]], overall: dict[str, float | None]) -> str:
+    """Per case and over all: skating, penetration, floating (mm/frame, mm, mm) and root path error (mm)."""
+    lines = ["| case | foot skating (mm/frame) | truth's own (mm/frame) | penetration (mm) | floating (mm) | root path error (mm) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    rows = [(e["case"]["name"], e["feet"]) for e in entries] + [("**all**", overall)]  # type: ignore[index]
+    for name, feet in rows:
+        cells = ["n/a" if feet[k] is None else f"{feet[k]:.1f}" for k in FEET]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(overall: dict[str, dict[str, float | int | None] | None]) -> str:
@@ -289,12 +323,14 @@ def run_accuracy(config: BenchConfig, report_path: Path | None) -> dict[str, obj
             truth = rendered_case(case, clips, cache, body)
             render_s += time.perf_counter() - start
             log.info("case %s: estimating %s", case.name, truth.video)
-            entry = run_case(case, truth, config, motion_dir)
+            truth_world = pose_case(case, clips, body()).world_keypoints
+            entry = run_case(case, truth, config, motion_dir, truth_world)
             log.info("case %s: %d/%d frames evaluated (valid %.0f%%, in view %.0f%%), estimate %.1f s",
                      case.name, entry["evaluated_frames"], entry["frames"], 100 * entry["valid_share"],
                      100 * entry["in_view_share"], entry["estimate_s"])  # fmt: skip
             entries.append(entry)
     overall = pooled(entries)
+    overall_feet = pooled_feet(entries)
     table = markdown_table(overall)
     per_case = case_table(entries)
     report = {
@@ -310,6 +346,7 @@ def run_accuracy(config: BenchConfig, report_path: Path | None) -> dict[str, obj
             "reprojection_px": "px",
         },  # fmt: skip
         "overall": overall,
+        "feet": overall_feet,
         "cases": [{k: v for k, v in e.items() if k != "_errors"} for e in entries],
         "timings_s": {"total": round(time.perf_counter() - clock, 1), "render": round(render_s, 1)},
         "table_markdown": table,
@@ -317,6 +354,7 @@ def run_accuracy(config: BenchConfig, report_path: Path | None) -> dict[str, obj
     }
     log.info("accuracy per case:\n%s", per_case)
     log.info("accuracy over %d case(s), subset %s:\n%s", len(entries), config.subset, table)
+    log.info("feet per case:\n%s", feet_table(entries, overall_feet))
     if report_path is not None:
         with atomic_path(Path(report_path), suffix=".json") as tmp_path:
             tmp_path.write_text(json.dumps(report, indent=1, default=_json_default))

@@ -26,7 +26,8 @@ from backend.train.data import ClipSet, hash_of
 from backend.train.synth import look_at
 from bench.metrics import project_points
 
-RENDER_VERSION = 1
+RENDER_VERSION = 3
+"""3: a floor of randomly shaded tiles, so that a panning camera can be tracked on the background."""
 """Bump when anything that changes the rendered clips or their ground truth changes."""
 
 Phenotypes = tuple[tuple[str, float], ...]
@@ -90,7 +91,8 @@ class PosedCase:
 
     vertices: (T, V, 3) float32 mesh; keypoints3d: (T, 23, 3) ``KEYPOINT_NAMES``;
     keypoints2d: (T, 23, 2) their projection, pixels; floor: (T, 4, 3) corners of a floor square;
-    in_view: (T,) bool, every keypoint in front of the camera and inside the image.
+    in_view: (T,) bool, every keypoint in front of the camera and inside the image; world_keypoints:
+    (T, 23, 3) the keypoints in the world frame, z up, floor at z = 0 (the feet metrics' ground truth).
     """
 
     vertices: np.ndarray
@@ -98,6 +100,7 @@ class PosedCase:
     keypoints2d: np.ndarray
     floor: np.ndarray
     in_view: np.ndarray
+    world_keypoints: np.ndarray
 
 
 CI_CASES: tuple[BenchCase, ...] = (
@@ -260,4 +263,5 @@ def pose_case(case: BenchCase, clips: ClipSet, body) -> PosedCase:  # noqa: ANN0
         (kp2d[..., 0] >= 0) & (kp2d[..., 0] < case.width) & (kp2d[..., 1] >= 0) & (kp2d[..., 1] < case.height)
     )
     in_view = (inside & (kp_cam[..., 2] > 0.1)).all(-1)
-    return PosedCase(to_cam(verts).astype(np.float32), kp_cam, kp2d, floor, in_view)
+    z_up = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # world y up -> z up
+    return PosedCase(to_cam(verts).astype(np.float32), kp_cam, kp2d, floor, in_view, kps @ z_up.T)

@@ -28,6 +28,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     acc.add_argument("--fit-set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     acc.add_argument("--fusion-weight", type=float, default=None, help="share of the learned lifter (fused)")
     acc.add_argument("--lifter-weights", type=Path, default=None, help="lifter checkpoint (default: shipped)")
+    acc.add_argument("--still-camera", action="store_true", help="estimate without the camera-motion stage")
     acc.add_argument("--preset", choices=PRESETS, default="balanced")
     acc.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     acc.add_argument(
@@ -131,6 +132,7 @@ def run_bench(args: argparse.Namespace) -> int:
         device=args.device,
         cache_dir=args.cache_dir,
         motion_dir=args.keep_motions,
+        camera_motion=not args.still_camera,
     )
     run_accuracy(config, args.out)
     return 0

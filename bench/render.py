@@ -42,6 +42,11 @@ PALETTE: tuple[tuple[float, float, float], ...] = (
     (0.30, 0.12, 0.04),  # shoes
 )
 FLOOR_COLOUR = (0.45, 0.42, 0.36)
+FLOOR_TILES = 30
+"""The floor square is tiled FLOOR_TILES x FLOOR_TILES (1 m tiles) in FLOOR_SHADES shades, drawn at
+random (seeded): texture for tracking a panning camera on the background that does not repeat (a
+checkerboard would let the tracker slip by a tile)."""
+FLOOR_SHADES = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0)
 BACKGROUND_COLOUR = (0.55, 0.6, 0.65)
 
 
@@ -164,9 +169,29 @@ def _build_scene(bpy: ModuleType, case: BenchCase, faces: np.ndarray, regions: n
         body.data.materials.append(_material(bpy, name, colour))
     body.data.polygons.foreach_set("material_index", regions.astype(np.int32))
     body.data.polygons.foreach_set("use_smooth", np.ones(len(faces), dtype=bool))
-    floor = _mesh_object(bpy, "floor", 4, np.array([[0, 1, 2, 3]]))
-    floor.data.materials.append(_material(bpy, "floor", FLOOR_COLOUR))
+    floor = _mesh_object(bpy, "floor", (FLOOR_TILES + 1) ** 2, _tile_faces(FLOOR_TILES))
+    for k, shade in enumerate(FLOOR_SHADES):
+        floor.data.materials.append(_material(bpy, f"floor_{k}", tuple(c * shade for c in FLOOR_COLOUR)))
+    tiles = np.random.default_rng(7).integers(len(FLOOR_SHADES), size=FLOOR_TILES * FLOOR_TILES)
+    floor.data.polygons.foreach_set("material_index", tiles.astype(np.int32))
     return body.data, floor.data
+
+
+def _tile_faces(n: int) -> np.ndarray:
+    """(n * n, 4) quads of an (n + 1) x (n + 1) grid of vertices, row by row."""
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    a = (i * (n + 1) + j).ravel()
+    return np.stack([a, a + 1, a + n + 2, a + n + 1], axis=1)
+
+
+def tile_grid(corners: np.ndarray, n: int = FLOOR_TILES) -> np.ndarray:
+    """((n + 1)^2, 3) grid points spanning a quad's corners (4, 3) (bilinear, row by row)."""
+    u = np.linspace(0.0, 1.0, n + 1)
+    uu, vv = np.meshgrid(u, u, indexing="ij")
+    c0, c1, c2, c3 = corners
+    grid = ((1 - uu) * (1 - vv))[..., None] * c0 + ((1 - uu) * vv)[..., None] * c1
+    grid = grid + (uu * vv)[..., None] * c2 + (uu * (1 - vv))[..., None] * c3
+    return grid.reshape(-1, 3)
 
 
 def render_frames(
@@ -191,7 +216,7 @@ def render_frames(
     for t in frames:
         body.vertices.foreach_set("co", blender_from_camera(posed.vertices[t]).astype(np.float32).ravel())
         body.update()
-        floor.vertices.foreach_set("co", blender_from_camera(posed.floor[t]).astype(np.float32).ravel())
+        floor.vertices.foreach_set("co", blender_from_camera(tile_grid(posed.floor[t])).astype(np.float32).ravel())
         floor.update()
         path = Path(folder) / f"frame_{t:04d}.png"
         scene.render.filepath = str(path)

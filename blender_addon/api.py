@@ -23,7 +23,7 @@ from pathlib import Path
 
 import bpy
 
-from . import build_scene, preferences, scene_guard
+from . import build_scene, foot_lock, preferences, scene_guard
 from . import export as fbx_export
 from . import motion_data as md
 from .job import BackendJob, JobSnapshot
@@ -160,6 +160,15 @@ def import_people(
     md.read_motion(path, people[0])  # validates every person's arrays, not only the first
     with scene_guard.unchanged_on_failure(bpy.context.scene):
         return [import_motion(path, pid, collection_name, **options) for pid in people]
+
+
+def lock_feet(armature: bpy.types.Object) -> int:
+    """Pin an imported armature's ankles on the frames its motion file marks as planted (IK baked to
+    keys on the leg bones; see ``foot_lock``); returns the ankle-frames locked."""
+    source = armature.get(build_scene.SOURCE)
+    if not source:
+        raise md.MotionDataError(f"{armature.name} was not imported from a motion file.")
+    return foot_lock.lock_feet(armature, str(source), int(armature.get(build_scene.PERSON, 0)))
 
 
 def export_fbx(

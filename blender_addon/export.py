@@ -8,12 +8,19 @@ are not applied). They differ in axes and scale:
   imported model has scale 1 in Unity.
 - ``unreal``: Z up, -Y forward (Blender's own axes, which Unreal reads as is), unit scale
   written to the file (metres -> Unreal's centimetres).
+
+For engines, every exported mesh is a temporary copy (the scene's own meshes are not touched) with at
+most ``MAX_INFLUENCES`` bone weights per vertex, the largest kept and normalised to sum to 1 (engines
+keep 4 and would drop the rest unnormalised), and normals stored per face corner (the exporter then
+writes them ``ByPolygonVertex``, which every reader takes; ``ByVertice`` is refused by older Assimp).
+The file's animation take is named after the armature's action, not the scene.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +29,8 @@ import bpy
 from .safe_files import atomic_target, check_outputs
 
 log = logging.getLogger(__name__)
+MAX_INFLUENCES = 4
+"""Bone weights kept per vertex (Unity's and Unreal's default skinning quality)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,63 @@ def export_objects(armature: bpy.types.Object) -> list[bpy.types.Object]:
     return [armature] + [child for child in armature.children if child.type == "MESH"]
 
 
+def limit_influences(obj: bpy.types.Object, limit: int = MAX_INFLUENCES) -> int:
+    """Keep each vertex's ``limit`` largest deform weights of mesh ``obj`` (renormalised to sum to 1);
+    returns how many vertices had more."""
+    groups = obj.vertex_groups
+    changed = 0
+    for vertex in obj.data.vertices:
+        weights = sorted(((g.weight, g.group) for g in vertex.groups if g.weight > 0.0), reverse=True)
+        if len(weights) <= limit and abs(sum(w for w, _ in weights) - 1.0) < 1e-4:
+            continue
+        kept, dropped = weights[:limit], weights[limit:]
+        changed += bool(dropped)
+        for _, group in dropped:
+            groups[group].remove([vertex.index])
+        total = sum(w for w, _ in kept)
+        for weight, group in kept:
+            groups[group].add([vertex.index], weight / total if total > 0 else 0.0, "REPLACE")
+    return changed
+
+
+@contextlib.contextmanager
+def engine_meshes(meshes: Sequence[bpy.types.Object]) -> Iterator[None]:
+    """While open, each mesh object shows a copy of its mesh with at most ``MAX_INFLUENCES`` weights
+    per vertex and per-corner normals; the original meshes come back (untouched) on exit."""
+    swapped: list[tuple[bpy.types.Object, bpy.types.Mesh, bpy.types.Mesh]] = []
+    try:
+        for obj in meshes:
+            original = obj.data
+            copy = original.copy()
+            obj.data = copy
+            swapped.append((obj, original, copy))
+            changed = limit_influences(obj)
+            copy.normals_split_custom_set_from_vertices([v.normal[:] for v in copy.vertices])
+            log.info("%s: %d vertices had more than %d bone weights", obj.name, changed, MAX_INFLUENCES)
+        yield
+    finally:
+        for obj, original, copy in swapped:
+            obj.data = original
+            bpy.data.meshes.remove(copy)  # its shape keys go with it
+
+
+@contextlib.contextmanager
+def take_named(scene: bpy.types.Scene, name: str) -> Iterator[None]:
+    """While open, the scene is called ``name`` (the FBX exporter names its animation take after it)."""
+    before = scene.name
+    scene.name = name
+    try:
+        yield
+    finally:
+        scene.name = before
+
+
+def take_name(armature: bpy.types.Object) -> str:
+    """The armature's action name (the clip's), else the armature's name."""
+    anim = armature.animation_data
+    return anim.action.name if anim is not None and anim.action is not None else armature.name
+
+
 def export_fbx(
     armatures: bpy.types.Object | Sequence[bpy.types.Object], path: str | Path, preset: str = "unity"
 ) -> Path:
@@ -106,7 +172,12 @@ def export_fbx(
         for obj in chosen:
             obj.select_set(True)
         view_layer.objects.active = chosen[0]
-        with atomic_target(path, ".fbx") as tmp:  # an earlier file survives a failed export
+        meshes = [obj for obj in chosen if obj.type == "MESH"]
+        with (
+            atomic_target(path, ".fbx") as tmp,  # an earlier file survives a failed export
+            engine_meshes(meshes),
+            take_named(bpy.context.scene, take_name(armatures[0])),
+        ):
             result = bpy.ops.export_scene.fbx(filepath=str(tmp), check_existing=False, **kwargs)
             if "FINISHED" not in result:
                 raise RuntimeError(f"the FBX exporter did not write {path}")

@@ -252,10 +252,37 @@ class VIDEO2ANIM_OT_export_fbx(bpy.types.Operator, ExportHelper):
         return {"FINISHED"}
 
 
+class VIDEO2ANIM_OT_lock_feet(bpy.types.Operator):
+    """Pin the feet of the active imported body where its motion file says they are planted (IK, baked)"""
+
+    bl_idname = "video2anim.lock_feet"
+    bl_label = "Lock Feet"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        armature = _armature(context)
+        return armature is not None and bool(armature.get("video2anim_source"))
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        armature = _armature(context)
+        if armature is None:
+            self.report({"ERROR"}, "Select an imported armature (or its body).")
+            return {"CANCELLED"}
+        try:
+            count = api.lock_feet(armature)
+        except (md.MotionDataError, OSError, RuntimeError) as exc:
+            self.report({"ERROR"}, f"Foot lock failed: {exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Locked {count} foot-frames on {armature.name}")
+        return {"FINISHED"}
+
+
 CLASSES = (
     VIDEO2ANIM_OT_estimate,
     VIDEO2ANIM_OT_cancel,
     VIDEO2ANIM_OT_import_motion,
     VIDEO2ANIM_OT_export_fbx,
+    VIDEO2ANIM_OT_lock_feet,
 )
 register, unregister = bpy.utils.register_classes_factory(CLASSES)

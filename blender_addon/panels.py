@@ -10,6 +10,7 @@ from .operators import (
     VIDEO2ANIM_OT_estimate,
     VIDEO2ANIM_OT_export_fbx,
     VIDEO2ANIM_OT_import_motion,
+    VIDEO2ANIM_OT_lock_feet,
 )
 from .properties import Video2AnimSettings
 
@@ -55,6 +56,7 @@ class VIDEO2ANIM_PT_estimate(bpy.types.Panel):
         col = layout.column()
         op = col.operator(VIDEO2ANIM_OT_import_motion.bl_idname, icon="IMPORT")
         op.ground_plane = settings.ground_plane
+        col.operator(VIDEO2ANIM_OT_lock_feet.bl_idname, icon="CON_KINEMATIC")
         row = col.row(align=True)
         row.prop(settings, "fbx_preset", text="")
         op = row.operator(VIDEO2ANIM_OT_export_fbx.bl_idname, icon="EXPORT")

@@ -193,6 +193,33 @@ def test_fbx_round_trip_keeps_the_bone_rotations(demo_motion, tmp_path, preset) 
     assert error.max() < 1.0
 
 
+def _influences(mesh: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
+    """Per vertex: how many bone weights are above zero, and their sum."""
+    groups = [[g.weight for g in v.groups if g.weight > 0.0] for v in mesh.data.vertices]
+    return np.array([len(g) for g in groups]), np.array([sum(g) for g in groups])
+
+
+def test_fbx_is_engine_clean_and_leaves_the_scene_alone(demo_motion, tmp_path) -> None:
+    """At most 4 normalised weights per vertex and per-corner normals in the file, the take named after the
+    action; the scene's own mesh (up to 9 weights), its name and its datablocks are untouched."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    armature = api.import_motion(demo_motion)
+    mesh = next(c for c in armature.children if c.type == "MESH")
+    count_before, _ = _influences(mesh)
+    assert count_before.max() > 4  # Anny's skin: the export has something to do
+    blocks = {k: len(getattr(bpy.data, k)) for k in ("meshes", "shape_keys", "actions", "objects")}
+    path = api.export_fbx(armature, tmp_path / "demo.fbx", "unreal")
+    assert np.array_equal(_influences(mesh)[0], count_before) and mesh.data.normals_domain == "POINT"
+    assert {k: len(getattr(bpy.data, k)) for k in blocks} == blocks and bpy.context.scene.name == "Scene"
+    data = path.read_bytes()
+    assert b"ByPolygonVertex" in data and b"ByVertice" not in data
+    assert armature.animation_data.action.name.encode() + b"\x00\x01AnimStack" in data  # the take's name
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=str(path))
+    count, total = _influences(next(o for o in bpy.data.objects if o.type == "MESH"))
+    assert count.max() == 4 and np.abs(total - 1.0).max() < 1e-4
+
+
 # ---------------------------------------------------------------------- the real backend
 @pytest.mark.slow
 def test_real_backend_on_the_demo_clip_through_the_operator(tmp_path) -> None:
@@ -231,3 +258,36 @@ def test_scene_cli_writes_blend_and_fbx(demo_motion: Path, tmp_path: Path) -> No
         )
         == 2
     )
+
+
+def test_foot_lock_pins_planted_ankles(raw, demo_motion) -> None:
+    """The foot lock holds each ankle still over runs of contact frames (the fit keeps them nearly still
+    already) and changes nothing else."""
+    from blender_addon import api, foot_lock
+
+    bpy.ops.wm.read_homefile(use_empty=True)  # its own import: earlier tests may have replaced the scene
+    armature = api.import_motion(demo_motion)
+    frames = raw["frame_index"] + 1
+    ankles = [armature.pose.bones["foot.L"], armature.pose.bones["foot.R"]]
+    head = armature.pose.bones["head"]
+
+    def paths() -> tuple[np.ndarray, np.ndarray]:
+        out, heads = [], []
+        for f in frames:
+            bpy.context.scene.frame_set(int(f))
+            out.append([list(armature.matrix_world @ b.head) for b in ankles])
+            heads.append(list(armature.matrix_world @ head.head))
+        return np.array(out), np.array(heads)
+
+    before, head_before = paths()
+    count = foot_lock.lock_feet(armature, str(demo_motion), int(armature["video2anim_person"]))
+    after, head_after = paths()
+    planted = np.stack([raw["contacts"][:, [0, 1]].max(1), raw["contacts"][:, [2, 3]].max(1)], 1) >= 0.5
+    assert count == int(planted.sum())
+    assert np.abs(head_after - head_before).max() < 1e-5  # the rest of the body is untouched
+    for leg in range(2):
+        runs = foot_lock.locked_targets(before[:, leg], planted[:, leg])
+        held = planted[:, leg] & (np.abs(runs - before[:, leg]).sum(-1) > 0)
+        if held.any():  # the ankle reaches its pinned spot (the leg is long enough: within 2 mm)
+            assert np.linalg.norm(after[held, leg] - runs[held], axis=-1).max() < 2e-3
+    assert np.linalg.norm(after - before, axis=-1).max() < 0.05  # a polish, not a new motion

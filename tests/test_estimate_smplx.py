@@ -85,6 +85,12 @@ def _track(inputs: FitInputs) -> SubjectTrack:
     )  # fmt: skip
 
 
+class _StillCamera:
+    """What the pipeline reads of the (skipped) detect stage before tracking: a camera that stands still."""
+
+    camera_rotations = None
+
+
 def test_estimate_end_to_end_with_tiny_smplx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = write_tiny_smplx(tmp_path / "models").parent
     # smplx's own keypoint vertex ids index a real 10,475-vertex mesh: use the tiny model's.
@@ -92,7 +98,7 @@ def test_estimate_end_to_end_with_tiny_smplx(tmp_path: Path, monkeypatch: pytest
     body = SmplxBody(folder, ModelFileConfig(model_type="smplx", vertex_ids=VERTEX_IDS))
     inputs, truth = synthetic_clip(body, t=T)
     track = _track(inputs)
-    monkeypatch.setattr(pipeline, "detect_people", lambda *args, **kwargs: None)
+    monkeypatch.setattr(pipeline, "detect_people", lambda *args, **kwargs: _StillCamera())
     monkeypatch.setattr(
         pipeline, "track_subjects", lambda *args, **kwargs: DetectionResult([track], 1, [], 30.0)
     )
@@ -121,7 +127,7 @@ def test_estimate_end_to_end_with_tiny_smplx(tmp_path: Path, monkeypatch: pytest
     assert person["rig_pose"].shape == (T, 55, 3) and "phenotypes" not in person.arrays
     assert "rig/shape_key_targets" in person.arrays and "anny_pose" not in person.arrays
     stages = list(meta["fit_stats"]["stages"])
-    assert stages == ["global", "pose3d", "body", "hands", "face", "all"]
+    assert stages == ["global", "pose3d", "body", "hands", "face", "all", "contact"]
     assert meta["metrics"]["reprojection_median_px"] < 5.0
     assert meta["config"]["body"] == "smplx" and meta["config"]["model_path"] == str(folder)
     rel = person["keypoints3d"] - person["keypoints3d"][:, 11:13].mean(1, keepdims=True)

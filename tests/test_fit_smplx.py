@@ -111,8 +111,11 @@ def _rel(x: np.ndarray) -> np.ndarray:
 
 def test_smplx_fit_converges_on_body_hands_and_face(tiny_body: SmplxBody) -> None:
     inputs, truth = synthetic_clip(tiny_body)
+    # The synthetic body hangs in the air with its feet sliding (no real contacts): no contact stage.
     cfg = FitConfig(
-        schedule=FitSchedule(iters_global=30, iters_pose3d=40, iters_body=80, iters_hands=80, iters_face=60, iters_all=60)
+        schedule=FitSchedule(
+            iters_global=30, iters_pose3d=40, iters_body=80, iters_hands=80, iters_face=60, iters_all=60, iters_contact=0
+        )
     )
     events: list[dict] = []
     result = TemporalFitter(tiny_body, cfg, torch.device("cpu")).fit(inputs, events.append, lambda: False)
@@ -144,8 +147,8 @@ def test_smplx_fit_without_hands_or_face_skips_their_stages(tiny_body: SmplxBody
     inputs, truth = synthetic_clip(tiny_body, t=10, seed=1)
     inputs.hand2d = None
     inputs.face2d[..., 2] = 0.0
-    cfg = FitConfig(
-        schedule=FitSchedule(iters_global=20, iters_pose3d=20, iters_body=40, iters_all=20),
+    cfg = FitConfig(  # a body hanging in the air, feet sliding: no contact stage (as above)
+        schedule=FitSchedule(iters_global=20, iters_pose3d=20, iters_body=40, iters_all=20, iters_contact=0),
         collision=CollisionConfig(mode="off"),
     )
     result = TemporalFitter(tiny_body, cfg, torch.device("cpu")).fit(inputs, lambda e: None, lambda: False)

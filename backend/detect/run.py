@@ -23,6 +23,7 @@ import numpy as np
 
 from backend import protocol
 from backend.config import DetectConfig, TrackConfig
+from backend.detect.camera_motion import CameraMotion
 from backend.detect.keypoints import TrackKeypoints
 from backend.detect.multi import FramePeople, MultiPoseDetector
 from backend.detect.reid import relink
@@ -134,6 +135,8 @@ class PeopleDetections:
     """(T,) source frame numbers."""
     warnings: list[str]
     seconds: float
+    camera_rotations: np.ndarray | None = None
+    """(T, 3, 3) each frame's camera to the first frame's, from the background; None: a still camera."""
 
 
 def detect_people(
@@ -143,8 +146,10 @@ def detect_people(
     detect: DetectConfig,
     report: protocol.Reporter,
     is_cancelled: protocol.CancelCheck,
+    intrinsics: np.ndarray | None = None,
 ) -> PeopleDetections:
-    """Detect every person in ``info``'s frames ``start <= index < end`` (throttled ``detect`` progress).
+    """Detect every person in ``info``'s frames ``start <= index < end`` (throttled ``detect`` progress);
+    with the camera's ``intrinsics``, also how the camera turns (``camera_motion``).
 
     Raises:
         BadInput: no frame in the range, or no person in any frame.
@@ -155,11 +160,14 @@ def detect_people(
     stop = info.frame_count if end is None else min(end, info.frame_count)
     progress = _Progress(report, "detect", max(stop - start, 1))
     people: list[FramePeople] = []
+    motion = CameraMotion(intrinsics, info.width) if intrinsics is not None and detect.camera_motion else None
     with MultiPoseDetector(detect) as detector:
         for frame in iter_frames(info, start, end):
             if is_cancelled():
                 raise Cancelled()
             people.append(detector.detect(frame))
+            if motion is not None:
+                motion.add(frame.rgb, [keypoint_bbox(person, pad=0.1) for person in people[-1].body2d])
             progress.step(len(people))
     if not people:
         raise BadInput(
@@ -178,7 +186,8 @@ def detect_people(
     frame_index = np.array([p.index for p in people], np.int64)
     elapsed = time.perf_counter() - clock
     log.info("Detect: %d frames in %.1f s (%.1f fps)", len(people), elapsed, len(people) / max(elapsed, 1e-6))
-    return PeopleDetections(info, people, frame_index, [short_read] if short_read else [], elapsed)
+    rotations = motion.rotations() if motion is not None else None
+    return PeopleDetections(info, people, frame_index, [short_read] if short_read else [], elapsed, rotations)
 
 
 def track_subjects(

@@ -36,6 +36,10 @@ class FitInputs:
     """(T, 2, 21, 3) left then right hand (MediaPipe Hands order): pixels and confidence; SMPL-H/X only."""
     face2d: np.ndarray | None = None
     """(T, 51, 3) SMPL-X's face landmarks (iBUG 17..67): pixels and confidence; SMPL-X only."""
+    camera_rotations: np.ndarray | None = None
+    """(T, 3, 3) each frame's camera to the first frame's (a panning camera); None: a still camera."""
+    valid: np.ndarray | None = None
+    """(T,) frames with detections (contacts in the others are bridged); None: all."""
 
 
 @dataclass
@@ -59,6 +63,11 @@ class FitResult:
     parts: dict[str, np.ndarray] = field(default_factory=dict)
     """SMPL family: ``left_hand_pose``/``right_hand_pose`` (T, 15, 3), ``jaw_pose`` (T, 3), ``expression``
     (T, E), and ``hand_keypoints3d`` (T, 2, 21, 3) / ``face_keypoints3d`` (T, 51, 3) where fitted."""
+    ground: tuple[np.ndarray, float] | None = None
+    """The fitted ground plane (unit up normal (3,), offset): ``n . x + d = 0`` in the first frame's
+    camera frame; None when the contact stage did not run."""
+    contacts: np.ndarray | None = None
+    """(T, 4) the contact probabilities the fit used (left heel, left toe, right heel, right toe)."""
 
     def canonical_pose(
         self, a: int = 0, b: int | None = None, device: torch.device | str = "cpu"

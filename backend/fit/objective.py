@@ -20,6 +20,15 @@ from backend.body.vposer import VPoser, latent_norm_penalty
 from backend.config import FitWeights
 from backend.fit import losses
 from backend.fit.capsules import KeypointCapsules
+from backend.fit.contacts import (
+    FOOT_POINTS,
+    FootContacts,
+    GroundParams,
+    below_ground,
+    contact_height,
+    contact_still,
+    static_points,
+)
 from backend.fit.data import FitInputs, FitParams
 from backend.fit.mesh_term import MeshCollisionTerm
 from backend.fit.schedule import Stage
@@ -120,6 +129,10 @@ class Objective:
         self.capsules = capsules
         self.mesh: tuple[MeshCollisionTerm, float] | None = None
         """Set by the fitter when the collision stage starts (the term is built on the final shape)."""
+        self.feet: FootContacts | None = None
+        """Set by the fitter when the contact stage starts (contacts from the fit so far)..."""
+        self.ground: GroundParams | None = None
+        """...with the ground plane it fits."""
         self.limits = limit_rules(obs.kp2d.device)
 
     def prior_term(self, body_pose: torch.Tensor) -> torch.Tensor:
@@ -162,7 +175,20 @@ class Objective:
             terms["collision"] = weight * term.penalty(kp)
         if on.mesh and self.mesh is not None:
             terms["mesh_collision"] = self.mesh[1] * self.mesh[0].penalty(self._transforms(pose, rest))
+        if on.contacts and self.feet is not None and self.ground is not None:
+            terms.update(self._foot_terms(kp))
         return sum(terms.values()), terms
+
+    def _foot_terms(self, kp: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Planted feet stay put and on the ground; no foot point below the ground (``contacts``)."""
+        feet = static_points(kp[:, list(FOOT_POINTS)], self.feet.rotations)
+        heights = self.ground.heights(feet, self.feet.rest_height)
+        return {
+            "contact_still": self.w.w_contact_still * contact_still(feet, self.feet.contact),
+            "contact_height": self.w.w_contact_height * contact_height(heights, self.feet.contact),
+            "below_ground": self.w.w_below_ground
+            * below_ground(self.ground.heights(feet, self.feet.rest_height, detached=True), self.feet.seen),
+        }
 
     def _transforms(self, pose: CanonicalPose, rest: Any):  # noqa: ANN202 - a closure for the mesh term
         def transforms(idx: torch.Tensor) -> torch.Tensor:

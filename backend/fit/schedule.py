@@ -6,7 +6,10 @@
 3. ``body``: orientation, translation and pose on everything.
 4. ``hands``, ``face``: the SMPL family's parts (``parts.stages``), with the body.
 5. ``all``: everything, the shape included.
-6. ``collision`` (``collision.mode == "mesh"``): the mesh self-collision term, small steps, final shape.
+6. ``contact``: feet planted where they touch the ground (contacts estimated from the fit so far) and
+   one ground plane fitted with the body (final shape).
+7. ``collision`` (``collision.mode == "mesh"``): the mesh self-collision term, small steps, final shape
+   (the contact terms stay on).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class StageTerms:
     prior: bool = True
     capsules: bool = True
     mesh: bool = False
+    contacts: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class Stage:
 
 
 def build_schedule(params: FitParams, part_stages: list[Stage], part_params: list[torch.nn.Parameter],
-                   config: FitConfig) -> list[Stage]:  # fmt: skip
+                   config: FitConfig, ground: list[torch.nn.Parameter]) -> list[Stage]:  # fmt: skip
     """The stages of one fit (see the module doc), those with no iterations left out."""
     s, w, col = config.schedule, config.weights, config.collision
     motion = params.motion()
@@ -65,10 +69,11 @@ def build_schedule(params: FitParams, part_stages: list[Stage], part_params: lis
         )
     else:
         stages.append(Stage("all", motion + part_params, s.iters_all, s.lr, StageTerms(), "initial"))
+    feet = s.iters_contact > 0 and bool(ground)
+    if feet:
+        terms = StageTerms(contacts=True)
+        stages.append(Stage("contact", motion + part_params + ground, s.iters_contact, s.lr, terms, "final"))
     if col.mode == "mesh" and col.w_mesh > 0:
-        stages.append(
-            Stage(
-                "collision", motion + part_params, col.iters_mesh, col.lr_mesh, StageTerms(mesh=True), "final"
-            )
-        )
+        terms = StageTerms(mesh=True, contacts=feet)
+        stages.append(Stage("collision", motion + part_params, col.iters_mesh, col.lr_mesh, terms, "final"))
     return [stage for stage in stages if stage.iters > 0]

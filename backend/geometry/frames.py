@@ -47,8 +47,55 @@ def estimate_world_from_camera(keypoints: np.ndarray, valid: np.ndarray) -> np.n
     return out
 
 
+def ground_from_keypoints(
+    keypoints: np.ndarray, valid: np.ndarray, rotations: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """(up normal (3,), offset) of a ground level with the mean hips-to-shoulders direction, under the
+    lowest 5 % of the foot keypoints (T, K, 3) (first frame's camera frame, through ``rotations``)."""
+    static = keypoints if rotations is None else np.einsum("tij,tkj->tki", rotations, keypoints)
+    kp = static[valid] if valid.any() else static
+    up = _unit((kp[:, _SHOULDERS].mean(1) - kp[:, _HIPS].mean(1)).mean(0))
+    return up, -float(np.percentile((kp[:, _FEET] @ up).ravel(), 5))
+
+
+def world_from_ground(
+    keypoints: np.ndarray, valid: np.ndarray, normal: np.ndarray, offset: float, rotations: np.ndarray | None = None
+) -> np.ndarray:
+    """Camera-to-world transforms for a fitted ground plane: (4, 4), or (T, 4, 4) for a moving camera.
+
+    World: z along the plane's up ``normal``, the plane ``normal . x + offset = 0`` (first frame's
+    camera frame) at z = 0, origin under the pelvis of the first valid frame, which faces -Y.
+
+    Args:
+        keypoints: (T, K, 3) fitted keypoints, each frame in its own camera frame.
+        valid: (T,) frames to use.
+        rotations: (T, 3, 3) each frame's camera to the first frame's; None: a still camera.
+    """
+    static = keypoints if rotations is None else np.einsum("tij,tkj->tki", rotations, keypoints)
+    first = static[int(np.argmax(valid))] if valid.any() else static[0]
+    up = _unit(np.asarray(normal, np.float64))
+    left = first[KEYPOINT_NAMES.index("left_hip")] - first[KEYPOINT_NAMES.index("right_hip")]
+    left = _unit(left - up * float(left @ up))
+    forward = _unit(np.cross(left, up))
+    rot = np.stack([np.cross(-forward, up), -forward, up])  # rows: world axes in camera coordinates
+    pelvis = first[_HIPS].mean(0)
+    origin = pelvis - up * (float(pelvis @ up) + offset)
+    out = np.eye(4)
+    out[:3, :3] = rot
+    out[:3, 3] = -rot @ origin
+    if rotations is None:
+        return out
+    per_frame = np.repeat(np.eye(4)[None], len(rotations), axis=0)
+    per_frame[:, :3, :3] = rotations
+    return out @ per_frame
+
+
 def apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a (4, 4) rigid transform to points (..., 3)."""
+    """Apply a (4, 4) rigid transform to points (..., 3), or per frame (T, 4, 4) to points (T, ..., 3)."""
+    if transform.ndim == 3:
+        flat = points.reshape(len(points), -1, 3)
+        out = np.einsum("tij,tkj->tki", transform[:, :3, :3], flat) + transform[:, None, :3, 3]
+        return out.reshape(points.shape)
     return points @ transform[:3, :3].T + transform[:3, 3]
 
 

@@ -9,6 +9,7 @@ renamed into place only when the whole run succeeds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -148,7 +149,7 @@ def _motion(video: Path, setup: _Setup, config: EstimateConfig, detection: Detec
     """The write stage's content: every person's arrays and the meta."""
     subjects = detection.subjects
     people = [
-        motion_io.PersonMotion(s.track_id, person_arrays(s, f, lift, setup.body))
+        motion_io.PersonMotion(s.track_id, person_arrays(s, f, lift, setup.body, setup.camera.rotations))
         for s, f, lift in zip(subjects, fits, lifts, strict=True)
     ]
     facts = RunFacts(
@@ -179,7 +180,10 @@ def estimate(
         with run.stage("decode"):
             setup = _decode(video, config)
         with run.stage("detect"):
-            found = detect_people(setup.info, dcfg.start, dcfg.end, config.detect, report, is_cancelled)
+            found = detect_people(
+                setup.info, dcfg.start, dcfg.end, config.detect, report, is_cancelled, setup.camera.intrinsics
+            )
+            setup.camera = dataclasses.replace(setup.camera, rotations=found.camera_rotations)
         with run.stage("track"):
             detection = track_subjects(found, config.detect, config.track, report, is_cancelled)
             for message in detection.warnings:

@@ -44,6 +44,9 @@ class Camera:
     """(3, 3) pixels."""
     source: str
     """``--focal-px`` or the default field of view used."""
+    rotations: np.ndarray | None = None
+    """(T, 3, 3) each frame's camera to the first frame's, from the background (a panning camera);
+    None: the camera stands still."""
 
 
 def fit_inputs(track: SubjectTrack, lift: LiftResult, camera: Camera, image_height: int) -> FitInputs:
@@ -59,6 +62,7 @@ def fit_inputs(track: SubjectTrack, lift: LiftResult, camera: Camera, image_heig
     return FitInputs(
         kp2d=keypoints.image[..., :2], conf2d=conf2d, lifted=lift.keypoints3d, conf3d=lift.confidence,
         times=track.time_s, intrinsics=camera.intrinsics, image_height=image_height, hand2d=hands, face2d=face,
+        camera_rotations=camera.rotations, valid=track.valid,
     )  # fmt: skip
 
 
@@ -85,12 +89,17 @@ def metrics(track: SubjectTrack, fit: FitResult, conf2d: np.ndarray) -> dict[str
 
 
 def person_arrays(
-    track: SubjectTrack, fit: FitResult, lift: LiftResult, body: BodyModel
+    track: SubjectTrack, fit: FitResult, lift: LiftResult, body: BodyModel, camera_rotations: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """One person's motion arrays (DESIGN.md, README), the body model's own ones and its rig included."""
+    """One person's motion arrays (DESIGN.md, README), the body model's own ones and its rig included;
+    ``camera_rotations`` (T, 3, 3) make ``world_from_camera`` per frame (a panning camera)."""
     t = len(track.frame_index)
-    world_from_camera = frames.estimate_world_from_camera(fit.keypoints3d, track.valid)
+    ground = fit.ground
+    if ground is None:  # no contact stage: level with the torso, under the lowest feet
+        ground = frames.ground_from_keypoints(fit.keypoints3d, track.valid, camera_rotations)
+    world_from_camera = frames.world_from_ground(fit.keypoints3d, track.valid, *ground, camera_rotations)
     world_kp = frames.apply(world_from_camera, fit.keypoints3d)
+    contacts = fit.contacts if fit.contacts is not None else frames.foot_contacts(world_kp, track.time_s)
     arrays = {
         "frame_index": track.frame_index.astype(np.int64),
         "valid": track.valid.astype(bool),
@@ -108,7 +117,7 @@ def person_arrays(
         "body_pose": fit.body_pose.reshape(t, -1).astype(np.float32),
         "transl": fit.transl.astype(np.float32),
         "world_from_camera": world_from_camera.astype(np.float64),
-        "contacts": frames.foot_contacts(world_kp, track.time_s),
+        "contacts": np.asarray(contacts, np.float32),
         "keypoints3d_lifted": lift.keypoints3d.astype(np.float32),
     }
     arrays.update(body.motion_arrays(fit.phenotypes, fit.global_orient, fit.native_pose, fit.parts))
