@@ -143,6 +143,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     est.add_argument("--lifter-weights", type=Path, default=None, help="lifter checkpoint (default: shipped)")
     est.add_argument(
+        "--fusion-weight", type=float, default=LiftConfig().fusion_weight, help="share of the learned lifter (fused)"
+    )
+    est.add_argument(
         "--prior", choices=["vposer", "none"], default="vposer", help="pose prior of the fit (default: vposer)"
     )
     est.add_argument(
@@ -184,6 +187,8 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
         raise BadInput("--start must be >= 0 and --end greater than --start.")
     if args.focal_px is not None and not (math.isfinite(args.focal_px) and 1.0 <= args.focal_px <= MAX_FOCAL_PX):
         raise BadInput(f"--focal-px must be a focal length in pixels between 1 and {MAX_FOCAL_PX:g}, not {args.focal_px}.")
+    if not (math.isfinite(args.fusion_weight) and 0.0 <= args.fusion_weight <= 1.0):
+        raise BadInput(f"--fusion-weight is the learned lifter's share, between 0 and 1, not {args.fusion_weight}.")
     person = str(args.person)
     if person not in ("auto", "all") and not person.isdigit():
         raise BadInput("--person takes auto, all or a track id (a number printed in the warnings).")
@@ -207,6 +212,7 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
         track=TrackConfig(person=person),
         lift=LiftConfig(
             method=args.lifter,
+            fusion_weight=args.fusion_weight,
             weights=str(args.lifter_weights) if args.lifter_weights is not None else None,
             prior=args.prior,
             prior_weights=str(args.vposer) if args.vposer is not None else None,

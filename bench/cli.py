@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                       default=["default", "fused", "videopose", "mediapipe"], help="pipeline runs by lifter")  # fmt: skip
     real.add_argument("--preset", choices=PRESETS, default="balanced")
     real.add_argument("--lifter-weights", type=Path, default=None, help="lifter checkpoint (default: shipped)")
+    real.add_argument("--fusion-weight", type=float, default=None, help="share of the learned lifter (fused)")
     real.add_argument("--fit-set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                       help="change one fit setting (as estimate --fit-set)")  # fmt: skip
     real.add_argument("--out", type=Path, default=None, help="JSON report (default: none, table in the log)")
@@ -93,6 +95,8 @@ def _run_real(args: argparse.Namespace) -> int:
         lifter_weights=str(args.lifter_weights) if args.lifter_weights else None,
         intrinsics=args.intrinsics, rows=tuple(args.rows),
     )  # fmt: skip
+    if args.fusion_weight is not None:
+        config = dataclasses.replace(config, fusion_weight=args.fusion_weight)
     run_real(config, args.out)
     return 0
 

@@ -134,6 +134,8 @@ class RealBenchConfig:
     fit: FitConfig | None = None
     """None: the preset's."""
     lifter_weights: str | None = None
+    fusion_weight: float = LiftConfig().fusion_weight
+    """Share of the learned lifter in the fused lift."""
     intrinsics: str = "both"
     """"none": only runs without intrinsics; "true": only with the calibrated ones; "both"."""
     rows: tuple[str, ...] = ("default", "fused", "videopose", "mediapipe")
@@ -144,11 +146,11 @@ class RealBenchConfig:
         return {"none": (False,), "true": (True,), "both": (False, True)}[self.intrinsics]
 
     def estimate_config(self, view: View, lifter: str, true_k: bool) -> EstimateConfig:
+        lift = LiftConfig(method=lifter, weights=self.lifter_weights, fusion_weight=self.fusion_weight)  # type: ignore[arg-type]
         return EstimateConfig(
             preset=self.preset, device="cpu",
             decode=DecodeConfig(focal_px=float(view.intrinsics[0, 0]) if true_k else None),
-            detect=preset_detect(self.preset), lift=LiftConfig(method=lifter, weights=self.lifter_weights),
-            fit=self.fit or preset_fit(self.preset),
+            detect=preset_detect(self.preset), lift=lift, fit=self.fit or preset_fit(self.preset),
         )  # fmt: skip
 
 

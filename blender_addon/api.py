@@ -23,7 +23,7 @@ from pathlib import Path
 
 import bpy
 
-from . import build_scene, foot_lock, preferences, scene_guard
+from . import build_scene, bvh_export, foot_lock, preferences, scene_guard
 from . import export as fbx_export
 from . import motion_data as md
 from .job import BackendJob, JobSnapshot
@@ -176,3 +176,8 @@ def export_fbx(
 ) -> Path:
     """Export armature(s) with their meshes and baked animation to FBX (preset ``unity`` or ``unreal``)."""
     return fbx_export.export_fbx(armature, path, preset)
+
+
+def export_bvh(armature: bpy.types.Object, path: str | Path) -> Path:
+    """Export an armature's motion to BVH (armature space, Blender's axes, metres; see ``bvh_export``)."""
+    return bvh_export.export_bvh(armature, path)

@@ -252,6 +252,34 @@ class VIDEO2ANIM_OT_export_fbx(bpy.types.Operator, ExportHelper):
         return {"FINISHED"}
 
 
+class VIDEO2ANIM_OT_export_bvh(bpy.types.Operator, ExportHelper):
+    """Export the active armature's motion to BVH (Blender's axes, Z up, metres)"""
+
+    bl_idname = "video2anim.export_bvh"
+    bl_label = "Export BVH"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".bvh"
+    filter_glob: bpy.props.StringProperty(default="*.bvh", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _armature(context) is not None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        armature = _armature(context)
+        if armature is None:
+            self.report({"ERROR"}, "Select an armature (or its body) to export.")
+            return {"CANCELLED"}
+        try:
+            path = api.export_bvh(armature, self.filepath)
+        except (ValueError, RuntimeError, OSError) as exc:
+            self.report({"ERROR"}, f"BVH export failed: {exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {path.name}")
+        return {"FINISHED"}
+
+
 class VIDEO2ANIM_OT_lock_feet(bpy.types.Operator):
     """Pin the feet of the active imported body where its motion file says they are planted (IK, baked)"""
 
@@ -283,6 +311,7 @@ CLASSES = (
     VIDEO2ANIM_OT_cancel,
     VIDEO2ANIM_OT_import_motion,
     VIDEO2ANIM_OT_export_fbx,
+    VIDEO2ANIM_OT_export_bvh,
     VIDEO2ANIM_OT_lock_feet,
 )
 register, unregister = bpy.utils.register_classes_factory(CLASSES)

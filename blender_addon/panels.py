@@ -8,6 +8,7 @@ from . import preferences
 from .operators import (
     VIDEO2ANIM_OT_cancel,
     VIDEO2ANIM_OT_estimate,
+    VIDEO2ANIM_OT_export_bvh,
     VIDEO2ANIM_OT_export_fbx,
     VIDEO2ANIM_OT_import_motion,
     VIDEO2ANIM_OT_lock_feet,
@@ -61,6 +62,7 @@ class VIDEO2ANIM_PT_estimate(bpy.types.Panel):
         row.prop(settings, "fbx_preset", text="")
         op = row.operator(VIDEO2ANIM_OT_export_fbx.bl_idname, icon="EXPORT")
         op.preset = settings.fbx_preset
+        col.operator(VIDEO2ANIM_OT_export_bvh.bl_idname, icon="EXPORT")
 
 
 def _draw_status(layout: bpy.types.UILayout, settings: Video2AnimSettings) -> None:

@@ -220,6 +220,47 @@ def test_fbx_is_engine_clean_and_leaves_the_scene_alone(demo_motion, tmp_path) -
     assert count.max() == 4 and np.abs(total - 1.0).max() < 1e-4
 
 
+def _bvh_positions(mocap, frame: int) -> dict[str, np.ndarray]:
+    """Every joint's position on ``frame`` by forward kinematics of a BVH read by the ``bvh`` package:
+    position channels replace the OFFSET; rotation channels compose in the order they are listed."""
+    from scipy.spatial.transform import Rotation
+
+    out, world = {}, {}
+    for name in mocap.get_joints_names():
+        channels = mocap.joint_channels(name)
+        values = dict(zip(channels, mocap.frame_joint_channels(frame, name, channels), strict=True))
+        local = np.eye(4)
+        axes = [c[0] for c in channels if c.endswith("rotation")]
+        if axes:
+            angles = [values[f"{a}rotation"] for a in axes]
+            local[:3, :3] = Rotation.from_euler("".join(axes).upper(), angles, degrees=True).as_matrix()
+        local[:3, 3] = [values[f"{a}position"] for a in "XYZ"] if "Xposition" in values else mocap.joint_offset(name)
+        parent = mocap.joint_parent(name)
+        world[name] = (world[parent.name] if parent is not None and parent.name in world else np.eye(4)) @ local
+        out[name] = world[name][:3, 3]
+    return out
+
+
+def test_bvh_export_reads_back_in_an_independent_reader(demo_motion, tmp_path) -> None:
+    """The BVH of the imported armature, read by the ``bvh`` package: every bone, every keyed frame at the
+    clip's rate, and joints where Blender has them (forward kinematics of the file, within 1 mm)."""
+    bvh = pytest.importorskip("bvh")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    armature = api.import_motion(demo_motion)
+    path = api.export_bvh(armature, tmp_path / "demo.bvh")
+    mocap = bvh.Bvh(path.read_text())
+    assert set(mocap.get_joints_names()) == {b.name for b in armature.data.bones}
+    first, last = (int(round(f)) for f in armature.animation_data.action.frame_range)
+    assert mocap.nframes == last - first + 1 == END - START
+    assert mocap.frame_time == pytest.approx(1.0 / bpy.context.scene.render.fps, abs=1e-6)
+    for k in (0, 12, mocap.nframes - 1):
+        bpy.context.scene.frame_set(first + k)
+        got = _bvh_positions(mocap, k)
+        for name in ("foot.L", "foot.R", "head", "hand.L", "root"):
+            if name in armature.pose.bones:
+                assert np.linalg.norm(got[name] - np.array(armature.pose.bones[name].head)) < 1e-3, (k, name)
+
+
 # ---------------------------------------------------------------------- the real backend
 @pytest.mark.slow
 def test_real_backend_on_the_demo_clip_through_the_operator(tmp_path) -> None:

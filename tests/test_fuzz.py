@@ -72,6 +72,7 @@ def _argument_sets(folder: Path) -> list[list[str]]:
         *[[v, *o, *bad] for bad in (["--start", "-1"], ["--end", "0"], ["--start", "4", "--end", "4"],
                                     ["--start", "6", "--end", "2"], ["--start", "x"], ["--end", "1.5"])],
         *[[v, *o, "--person", bad] for bad in ("abc", "-1", "1.5", "", "all,2")],
+        *[[v, *o, "--fusion-weight", bad] for bad in ("nan", "-0.1", "1.5", "x")],
         *[[v, *o, *bad] for bad in (["--preset", "ultra"], ["--device", "tpu"], ["--lifter", "x"], ["--prior", "y"],
                                     ["--body", "smpl"], ["--body", "smplx", "--model-path", str(folder / "nope")],
                                     ["--gender", "x"], ["--collision", "maybe"], ["--foo"], ["--body", "anny", "--gender"])],
