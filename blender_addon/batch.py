@@ -74,6 +74,7 @@ def scene_files(
         motion, bpy.path.clean_name(blend.stem), video_path=video, ground_plane=True
     )
     with atomic_target(blend, ".blend") as tmp:
+        tmp.unlink()  # Blender would keep the empty placeholder as a ".blend1" backup next to the outputs
         result = bpy.ops.wm.save_as_mainfile(filepath=str(tmp), check_existing=False, copy=True)
         if "FINISHED" not in result:
             raise RuntimeError(f"Blender did not save {blend}")

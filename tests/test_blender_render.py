@@ -293,6 +293,7 @@ def test_scene_cli_writes_blend_and_fbx(demo_motion: Path, tmp_path: Path) -> No
     out = tmp_path / "made" / "demo"
     assert scene_cli.main([str(demo_motion), "--blend", f"{out}.blend", "--fbx", f"{out}.fbx"]) == 0
     assert Path(f"{out}.blend").stat().st_size > 100_000 and Path(f"{out}.fbx").stat().st_size > 100_000
+    assert sorted(p.name for p in out.parent.iterdir()) == ["demo.blend", "demo.fbx"]  # no temporary leftovers
     assert (
         scene_cli.main(
             [str(tmp_path / "missing.motion.npz"), "--blend", f"{out}2.blend", "--fbx", f"{out}2.fbx"]
