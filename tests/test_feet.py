@@ -152,3 +152,37 @@ def test_bench_foot_metrics() -> None:
     assert found["skating_mm"] == pytest.approx(0.5, abs=0.01)  # one point of four slides 2 mm
     assert found["penetration_mm"] == pytest.approx(2.5, abs=0.01)  # 10 mm on one point of four
     assert found["root_path_mm"] < 1e-6
+
+
+def test_foot_terms_have_correct_gradients_and_the_right_zeros() -> None:
+    """contact_still, contact_height and below_ground: gradient checks (float64), zero for a planted foot
+    standing on the ground, and below_ground blind to feet above the ground."""
+    g = torch.Generator().manual_seed(0)
+    points = torch.randn(6, 4, 3, generator=g, dtype=torch.float64).requires_grad_()
+    contact = torch.rand(6, 4, generator=g, dtype=torch.float64)
+    heights = (0.05 * torch.randn(6, 4, generator=g, dtype=torch.float64)).requires_grad_()
+    seen = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda p: contacts.contact_still(p, contact), (points,))
+    # contact_height weighs by nearness to the ground as a constant (detached): its gradient is 2 w h / sum w
+    (grad,) = torch.autograd.grad(contacts.contact_height(heights, contact), heights)
+    w = contact * torch.exp(-(heights.detach() / contacts.NEAR_GROUND_M) ** 2)
+    assert torch.allclose(grad, 2 * w * heights.detach() / w.sum().clamp(min=1.0))
+    assert torch.autograd.gradcheck(lambda h: contacts.below_ground(h, seen), (heights,))
+    still = torch.zeros(6, 4, 3, dtype=torch.float64)
+    assert float(contacts.contact_still(still, torch.ones(6, 4))) == 0.0
+    assert float(contacts.contact_height(torch.zeros(6, 4), torch.ones(6, 4))) == 0.0
+    assert float(contacts.below_ground(torch.full((6, 4), 0.2), torch.ones(6))) == 0.0
+    assert float(contacts.below_ground(torch.full((6, 4), -0.05), torch.ones(6))) > 0.0
+
+
+def test_ground_parameters_move_the_plane_differentiably() -> None:
+    """Heights over the ground follow its tilt and shift; the detached heights carry no ground gradient."""
+    ground = contacts.GroundParams(np.array([0.0, -1.0, 0.0]), 1.5)
+    feet = torch.tensor([[[0.0, 1.5, 4.0]] * 4])  # on the plane y = 1.5 (camera y points down)
+    rest = torch.zeros(4)
+    assert torch.allclose(ground.heights(feet, rest), torch.zeros(1, 4), atol=1e-6)
+    ground.heights(feet + torch.tensor([0.0, -0.1, 0.0]), rest).sum().backward()
+    assert float(ground.shift.grad) != 0.0
+    ground.zero_grad()
+    h = ground.heights(feet, rest, detached=True)
+    assert not h.requires_grad
