@@ -8,6 +8,7 @@ invoked from the UI; run with ``execute`` (scripts, background mode) it blocks u
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import bpy
@@ -223,69 +224,73 @@ def _armature(context: bpy.types.Context) -> bpy.types.Object | None:
     return obj if obj is not None and obj.type == "ARMATURE" else None
 
 
-class VIDEO2ANIM_OT_export_fbx(bpy.types.Operator, ExportHelper):
+class _OnArmature:
+    """Mixin of the operators that act on the active armature (or the active body's armature): one
+    poll, one check, one error path (the API call's errors become a report, never a traceback)."""
+
+    missing = "Select an armature (or its body) to export."
+    failed = "Export"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _armature(context) is not None
+
+    def run(self, context: bpy.types.Context, call: Callable[[bpy.types.Object], str]) -> set[str]:
+        """Report ``call(armature)``'s message, or why it could not run."""
+        armature = _armature(context)
+        if armature is None:
+            self.report({"ERROR"}, self.missing)  # type: ignore[attr-defined]
+            return {"CANCELLED"}
+        try:
+            message = call(armature)
+        except (md.MotionDataError, ValueError, RuntimeError, OSError) as exc:
+            self.report({"ERROR"}, f"{self.failed} failed: {exc}")  # type: ignore[attr-defined]
+            return {"CANCELLED"}
+        self.report({"INFO"}, message)  # type: ignore[attr-defined]
+        return {"FINISHED"}
+
+
+class VIDEO2ANIM_OT_export_fbx(_OnArmature, bpy.types.Operator, ExportHelper):
     """Export the active armature and its body with baked animation to FBX for a game engine"""
 
     bl_idname = "video2anim.export_fbx"
     bl_label = "Export FBX"
     bl_options = {"REGISTER"}
+    failed = "FBX export"
 
     filename_ext = ".fbx"
     filter_glob: bpy.props.StringProperty(default="*.fbx", options={"HIDDEN"})
     preset: bpy.props.EnumProperty(name="Preset", items=FBX_PRESETS, default="unity")
 
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return _armature(context) is not None
-
     def execute(self, context: bpy.types.Context) -> set[str]:
-        armature = _armature(context)
-        if armature is None:
-            self.report({"ERROR"}, "Select an armature (or its body) to export.")
-            return {"CANCELLED"}
-        try:
-            path = api.export_fbx(armature, self.filepath, self.preset)
-        except (ValueError, RuntimeError, OSError) as exc:
-            self.report({"ERROR"}, f"FBX export failed: {exc}")
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {path.name} ({self.preset})")
-        return {"FINISHED"}
+        return self.run(
+            context, lambda a: f"Exported {api.export_fbx(a, self.filepath, self.preset).name} ({self.preset})"
+        )
 
 
-class VIDEO2ANIM_OT_export_bvh(bpy.types.Operator, ExportHelper):
+class VIDEO2ANIM_OT_export_bvh(_OnArmature, bpy.types.Operator, ExportHelper):
     """Export the active armature's motion to BVH (Blender's axes, Z up, metres)"""
 
     bl_idname = "video2anim.export_bvh"
     bl_label = "Export BVH"
     bl_options = {"REGISTER"}
+    failed = "BVH export"
 
     filename_ext = ".bvh"
     filter_glob: bpy.props.StringProperty(default="*.bvh", options={"HIDDEN"})
 
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return _armature(context) is not None
-
     def execute(self, context: bpy.types.Context) -> set[str]:
-        armature = _armature(context)
-        if armature is None:
-            self.report({"ERROR"}, "Select an armature (or its body) to export.")
-            return {"CANCELLED"}
-        try:
-            path = api.export_bvh(armature, self.filepath)
-        except (ValueError, RuntimeError, OSError) as exc:
-            self.report({"ERROR"}, f"BVH export failed: {exc}")
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {path.name}")
-        return {"FINISHED"}
+        return self.run(context, lambda a: f"Exported {api.export_bvh(a, self.filepath).name}")
 
 
-class VIDEO2ANIM_OT_lock_feet(bpy.types.Operator):
+class VIDEO2ANIM_OT_lock_feet(_OnArmature, bpy.types.Operator):
     """Pin the feet of the active imported body where its motion file says they are planted (IK, baked)"""
 
     bl_idname = "video2anim.lock_feet"
     bl_label = "Lock Feet"
     bl_options = {"REGISTER", "UNDO"}
+    missing = "Select an imported armature (or its body)."
+    failed = "Foot lock"
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -293,17 +298,7 @@ class VIDEO2ANIM_OT_lock_feet(bpy.types.Operator):
         return armature is not None and bool(armature.get("video2anim_source"))
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        armature = _armature(context)
-        if armature is None:
-            self.report({"ERROR"}, "Select an imported armature (or its body).")
-            return {"CANCELLED"}
-        try:
-            count = api.lock_feet(armature)
-        except (md.MotionDataError, OSError, RuntimeError) as exc:
-            self.report({"ERROR"}, f"Foot lock failed: {exc}")
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Locked {count} foot-frames on {armature.name}")
-        return {"FINISHED"}
+        return self.run(context, lambda a: f"Locked {api.lock_feet(a)} foot-frames on {a.name}")
 
 
 CLASSES = (
