@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from backend.geometry.frames import FOOT_POINTS
 from backend.geometry.linalg import kabsch
 from backend.geometry.skeleton import KEYPOINT_NAMES
 
-FOOT_POINTS = tuple(KEYPOINT_NAMES.index(n) for n in ("left_heel", "left_big_toe", "right_heel", "right_big_toe"))
 HIPS = (KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip"))
 CONTACT_HEIGHT_M = 0.03
 STILL_M = 0.01

@@ -24,14 +24,7 @@ import roma
 import torch
 
 from backend.geometry.linalg import unit
-from backend.geometry.skeleton import KEYPOINT_NAMES
 
-FOOT_POINTS = tuple(
-    KEYPOINT_NAMES.index(n) for n in ("left_heel", "left_big_toe", "right_heel", "right_big_toe")
-)
-"""Keypoint indices of the foot points, in the motion file's ``contacts`` order."""
-_HIPS = [KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")]
-_SHOULDERS = [KEYPOINT_NAMES.index("left_shoulder"), KEYPOINT_NAMES.index("right_shoulder")]
 GROUND_PERCENTILE = 5.0
 """Without contacts, the ground passes under the lowest few percent of foot-point heights."""
 CONTACT_HEIGHT_M = 0.10
@@ -61,12 +54,6 @@ def static_points(points: torch.Tensor, rotations: torch.Tensor | None) -> torch
     """Camera-frame points (T, N, 3) in the first frame's camera frame (rotations (T, 3, 3): frame t's
     camera to the first one's; None: a still camera)."""
     return points if rotations is None else points @ rotations.transpose(-1, -2)
-
-
-def torso_up(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(3,) the mean hips-to-shoulders direction of keypoints (T, K, 3) over ``valid`` frames."""
-    kp = keypoints[valid] if valid.any() else keypoints
-    return unit((kp[:, _SHOULDERS].mean(1) - kp[:, _HIPS].mean(1)).mean(0))
 
 
 def _sliding_min(values: np.ndarray, half: int) -> np.ndarray:

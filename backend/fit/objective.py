@@ -21,7 +21,6 @@ from backend.config import FitWeights
 from backend.fit import losses
 from backend.fit.capsules import KeypointCapsules
 from backend.fit.contacts import (
-    FOOT_POINTS,
     FootContacts,
     GroundParams,
     below_ground,
@@ -34,6 +33,7 @@ from backend.fit.mesh_term import MeshCollisionTerm
 from backend.fit.schedule import Stage
 from backend.fit.smplx_terms import SmplxParts
 from backend.geometry.camera import project
+from backend.geometry.frames import FOOT_POINTS
 from backend.geometry.skeleton import BODY_JOINTS, KEYPOINT_NAMES
 
 _LHIP, _RHIP = KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")

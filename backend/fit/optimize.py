@@ -26,14 +26,12 @@ from backend.body.vposer import VPoser
 from backend.config import FitConfig
 from backend.fit.capsules import KeypointCapsules
 from backend.fit.contacts import (
-    FOOT_POINTS,
     FootContacts,
     GroundParams,
     contact_probabilities,
     image_speeds,
     initial_ground,
     static_points,
-    torso_up,
 )
 from backend.fit.data import FitInputs, FitParams, FitResult
 from backend.fit.init import initial_orientation, initial_translation
@@ -44,6 +42,7 @@ from backend.fit.runner import StageOutcome, run_stage
 from backend.fit.schedule import Stage, build_schedule
 from backend.fit.smplx_terms import SmplxParts, part_observations
 from backend.geometry.camera import project
+from backend.geometry.frames import FOOT_POINTS, torso_up
 
 log = logging.getLogger(__name__)
 

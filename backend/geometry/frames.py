@@ -9,42 +9,27 @@ import numpy as np
 from backend.geometry.linalg import unit as _unit
 from backend.geometry.skeleton import KEYPOINT_NAMES
 
-_FEET = [KEYPOINT_NAMES.index(n) for n in ("left_heel", "left_big_toe", "right_heel", "right_big_toe")]
+FOOT_POINTS = tuple(KEYPOINT_NAMES.index(n) for n in ("left_heel", "left_big_toe", "right_heel", "right_big_toe"))
+"""Keypoint indices of the heel and big toe of each foot, in the motion file's ``contacts`` order."""
 _HIPS = [KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")]
 _SHOULDERS = [KEYPOINT_NAMES.index("left_shoulder"), KEYPOINT_NAMES.index("right_shoulder")]
 
 
+def torso_up(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(3,) the mean hips-to-shoulders direction of keypoints (T, K, 3) over ``valid`` (T,) frames."""
+    kp = keypoints[valid] if valid.any() else keypoints
+    return _unit((kp[:, _SHOULDERS].mean(1) - kp[:, _HIPS].mean(1)).mean(0))
 
 
 def estimate_world_from_camera(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """A (4, 4) rigid transform from camera to world coordinates for one subject.
-
-    Up is the subject's mean hips-to-shoulders direction; the ground passes through the
-    lowest 5 % of the foot keypoints along it; the origin lies on the ground under the
-    pelvis of the first valid frame, which faces -Y.
+    """A (4, 4) rigid transform from camera to world coordinates for one subject, still camera, no
+    fitted ground: :func:`world_from_ground` on :func:`ground_from_keypoints`.
 
     Args:
         keypoints: (T, K, 3) fitted keypoints in the camera frame.
         valid: (T,) frames to use.
     """
-    kp = keypoints[valid] if valid.any() else keypoints
-    pelvis = kp[:, _HIPS].mean(1)
-    chest = kp[:, _SHOULDERS].mean(1)
-    up = _unit((chest - pelvis).mean(0))
-    # The subject's left-to-right and forward direction at the first frame, made level.
-    left = kp[0, KEYPOINT_NAMES.index("left_hip")] - kp[0, KEYPOINT_NAMES.index("right_hip")]
-    left = _unit(left - up * float(left @ up))
-    forward = _unit(np.cross(left, up))  # person's front (left x up points forward)
-    # World axes in camera coordinates: X = person's left... subject faces -Y, so Y = -forward.
-    x_axis = np.cross(-forward, up)
-    rot = np.stack([x_axis, -forward, up])  # rows: world axes expressed in camera frame
-    heights = (kp[:, _FEET] @ up).ravel()
-    ground = float(np.percentile(heights, 5))
-    origin_cam = pelvis[0] - up * (float(pelvis[0] @ up) - ground)
-    out = np.eye(4)
-    out[:3, :3] = rot
-    out[:3, 3] = -rot @ origin_cam
-    return out
+    return world_from_ground(keypoints, valid, *ground_from_keypoints(keypoints, valid))
 
 
 def ground_from_keypoints(
@@ -53,9 +38,9 @@ def ground_from_keypoints(
     """(up normal (3,), offset) of a ground level with the mean hips-to-shoulders direction, under the
     lowest 5 % of the foot keypoints (T, K, 3) (first frame's camera frame, through ``rotations``)."""
     static = keypoints if rotations is None else np.einsum("tij,tkj->tki", rotations, keypoints)
+    up = torso_up(static, valid)
     kp = static[valid] if valid.any() else static
-    up = _unit((kp[:, _SHOULDERS].mean(1) - kp[:, _HIPS].mean(1)).mean(0))
-    return up, -float(np.percentile((kp[:, _FEET] @ up).ravel(), 5))
+    return up, -float(np.percentile((kp[:, list(FOOT_POINTS)] @ up).ravel(), 5))
 
 
 def world_from_ground(
@@ -111,7 +96,7 @@ def foot_contacts(
         world_kp: (T, K, 3) keypoints in the world frame (z up, ground at 0).
         times: (T,) seconds.
     """
-    feet = world_kp[:, _FEET]  # (T, 4, 3)
+    feet = world_kp[:, list(FOOT_POINTS)]  # (T, 4, 3)
     t = feet.shape[0]
     if t > 1:
         dt = np.maximum(np.gradient(times), 1e-3)[:, None]
