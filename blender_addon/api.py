@@ -1,4 +1,4 @@
-"""Python API for scripts: estimate a clip, import a motion file, export FBX.
+"""Python API for scripts: estimate a clip, import a motion file, retarget it, export FBX or BVH.
 
 Works in a Blender session (``blender -b -P script.py``, the Python console) and in a plain
 Python with the ``bpy`` module (``import bpy``)::
@@ -7,6 +7,7 @@ Python with the ``bpy`` module (``import bpy``)::
 
     motion = api.estimate_clip("clip.mp4", "out/clip.motion.npz", preset="fast")
     armature = api.import_motion(motion, ground_plane=True)   # footage found next to the file
+    api.retarget_motion(armature, bpy.data.objects["my_rig"], "auto")   # onto your own rig
     api.export_fbx(armature, "out/clip.fbx", preset="unity")
 
 ``estimate_clip`` blocks until the backend ends (it is for scripts; the panel's operator does not
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import bpy
 
-from . import build_scene, bvh_export, foot_lock, preferences, scene_guard
+from . import build_scene, bvh_export, foot_lock, preferences, retarget, scene_guard
 from . import export as fbx_export
 from . import motion_data as md
 from .job import BackendJob, JobSnapshot
@@ -169,6 +170,19 @@ def lock_feet(armature: bpy.types.Object) -> int:
     if not source:
         raise md.MotionDataError(f"{armature.name} was not imported from a motion file.")
     return foot_lock.lock_feet(armature, str(source), int(armature.get(build_scene.PERSON, 0)))
+
+
+def retarget_motion(
+    source: bpy.types.Object,
+    target: bpy.types.Object,
+    bone_map: str | Path | dict[str, str] = "auto",
+    *,
+    progress: Callable[[float], None] | None = None,
+) -> retarget.RetargetResult:
+    """Bake an imported armature's motion onto your own rig (a new action on ``target``; its earlier
+    action is kept). ``bone_map``: ``auto`` (detected), ``rigify``, ``mixamo``, ``unreal``, a JSON file
+    ``{"slot": "bone"}`` or a dict (slots: ``retarget_maps.SLOTS``). See ``retarget``."""
+    return retarget.retarget(source, target, bone_map, progress=progress)
 
 
 def export_fbx(

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import bpy
 import numpy as np
 from mathutils import Matrix
 
-from . import footage, rig_math, scene_guard
+from . import footage, keys, rig_math, scene_guard
 from . import motion_data as md
 
 log = logging.getLogger(__name__)
@@ -38,8 +37,6 @@ _NO_LOCATION = 1e-5
 
 _NUMBERED = re.compile(r"\.\d{3}$")
 """The suffix Blender gives a new datablock whose name is taken."""
-
-FCurveFactory = Callable[[str, int, str], "bpy.types.FCurve"]
 
 
 def clip_name(motion_path: str | Path) -> str:
@@ -271,34 +268,6 @@ def _add_shape_key(obj: bpy.types.Object, name: str, coordinates: np.ndarray, si
 
 
 # ---------------------------------------------------------------------- animation
-def _fcurve_factory(obj: bpy.types.ID, action: bpy.types.Action, id_type: str = "OBJECT") -> FCurveFactory:
-    """``new(data_path, index, group)`` for the action on ``obj`` (an object, or a shape-key
-    datablock with ``id_type="KEY"``): slotted (Blender 4.4+) or legacy."""
-    anim = obj.animation_data or obj.animation_data_create()
-    if hasattr(action, "slots"):
-        from bpy_extras import anim_utils
-
-        slot = action.slots.new(id_type=id_type, name=obj.name)
-        anim.action = action
-        anim.action_slot = slot
-        bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)
-        return lambda path, index, group: bag.fcurves.new(path, index=index, group_name=group)
-    anim.action = action
-    return lambda path, index, group: action.fcurves.new(path, index=index, action_group=group)
-
-
-def _write_keys(new: FCurveFactory, path: str, group: str, frames: np.ndarray, values: np.ndarray) -> None:
-    """One F-curve per column of values (N, C), keyed at frames (N,) in bulk."""
-    co = np.empty((len(frames), 2), np.float32)
-    co[:, 0] = frames
-    for index in range(values.shape[1]):
-        curve = new(path, index, group)
-        curve.keyframe_points.add(len(frames))
-        co[:, 1] = values[:, index]
-        curve.keyframe_points.foreach_set("co", co.ravel())
-        curve.update()
-
-
 def _animate(
     armature: bpy.types.Object, clip: md.PersonClip, rig: md.AnnyRig, lift: np.ndarray, base: str
 ) -> None:
@@ -309,16 +278,16 @@ def _animate(
     )  # fmt: skip
     location, quaternion = rig_math.matrix_to_location_quaternion(basis)  # (T, B, 3), (T, B, 4)
     frames = clip.frame_index.astype(np.float64) + 1.0
-    new = _fcurve_factory(armature, bpy.data.actions.new(f"{base}_action"))
+    new = keys.fcurve_factory(armature, bpy.data.actions.new(f"{base}_action"))
     for b, label in enumerate(rig.bone_labels):
         pose_bone = armature.pose.bones[label]
         pose_bone.rotation_mode = "QUATERNION"
         path = f'pose.bones["{bpy.utils.escape_identifier(label)}"]'
         moving = float(np.ptp(quaternion[:, b], axis=0).max()) > _STILL
-        keys = slice(None) if moving else slice(0, 1)
-        _write_keys(new, f"{path}.rotation_quaternion", label, frames[keys], quaternion[keys, b])
+        span = slice(None) if moving else slice(0, 1)
+        keys.write_keys(new, f"{path}.rotation_quaternion", label, frames[span], quaternion[span, b])
         if b == 0 or float(np.abs(location[:, b]).max()) > _NO_LOCATION:
-            _write_keys(new, f"{path}.location", label, frames, location[:, b])
+            keys.write_keys(new, f"{path}.location", label, frames, location[:, b])
 
 
 def _animate_expression(mesh: bpy.types.Object, clip: md.PersonClip, rig: md.AnnyRig, base: str) -> None:
@@ -327,11 +296,11 @@ def _animate_expression(mesh: bpy.types.Object, clip: md.PersonClip, rig: md.Ann
     if clip.expression is None or not labels:
         return
     key = mesh.data.shape_keys
-    new = _fcurve_factory(key, bpy.data.actions.new(f"{base}_expression"), id_type="KEY")
+    new = keys.fcurve_factory(key, bpy.data.actions.new(f"{base}_expression"), id_type="KEY")
     frames = clip.frame_index.astype(np.float64) + 1.0
     for e, label in enumerate(labels):
         path = f'key_blocks["{bpy.utils.escape_identifier(label)}"].value'
-        _write_keys(new, path, "expression", frames, clip.expression[:, e : e + 1])
+        keys.write_keys(new, path, "expression", frames, clip.expression[:, e : e + 1])
 
 
 def _set_timing(scene: bpy.types.Scene, clip: md.PersonClip) -> None:
@@ -361,8 +330,8 @@ def _build_camera(clip: md.PersonClip, name: str, collection: bpy.types.Collecti
         return obj
     obj.rotation_mode = "QUATERNION"
     location, quaternion = rig_math.matrix_to_location_quaternion(matrix)
-    new = _fcurve_factory(obj, bpy.data.actions.new(f"{name}_camera_action"))
+    new = keys.fcurve_factory(obj, bpy.data.actions.new(f"{name}_camera_action"))
     frames = clip.frame_index.astype(np.float64) + 1.0
-    _write_keys(new, "location", "camera", frames, location)
-    _write_keys(new, "rotation_quaternion", "camera", frames, quaternion)
+    keys.write_keys(new, "location", "camera", frames, location)
+    keys.write_keys(new, "rotation_quaternion", "camera", frames, quaternion)
     return obj

@@ -12,6 +12,7 @@ from .operators import (
     VIDEO2ANIM_OT_export_fbx,
     VIDEO2ANIM_OT_import_motion,
     VIDEO2ANIM_OT_lock_feet,
+    VIDEO2ANIM_OT_retarget,
 )
 from .properties import Video2AnimSettings
 
@@ -63,6 +64,14 @@ class VIDEO2ANIM_PT_estimate(bpy.types.Panel):
         op = row.operator(VIDEO2ANIM_OT_export_fbx.bl_idname, icon="EXPORT")
         op.preset = settings.fbx_preset
         col.operator(VIDEO2ANIM_OT_export_bvh.bl_idname, icon="EXPORT")
+        layout.separator()
+        col = layout.column()
+        col.use_property_split = True
+        col.prop(settings, "retarget_target")
+        col.prop(settings, "bone_map")
+        if settings.bone_map == "json":
+            col.prop(settings, "bone_map_file")
+        col.operator(VIDEO2ANIM_OT_retarget.bl_idname, icon="ARMATURE_DATA")
 
 
 def _draw_status(layout: bpy.types.UILayout, settings: Video2AnimSettings) -> None:

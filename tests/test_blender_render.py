@@ -10,6 +10,7 @@ the estimate operator.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -25,8 +26,10 @@ from blender_addon import rig_math
 
 bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402  (ships with bpy)
+from mathutils import Matrix  # noqa: E402
 
 from blender_addon import api  # noqa: E402
+from tests import retarget_rigs as rr  # noqa: E402
 from tests.bpy_helpers import body_mesh, evaluated_vertices  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -137,6 +140,122 @@ def test_rendered_body_covers_the_detected_torso(imported, raw, tmp_path) -> Non
             hits += bool(alpha[max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3].any())
     log.info("torso keypoints on the rendered body: %d of %d", hits, total)
     assert total >= 6 and hits >= total - 1
+
+
+# ---------------------------------------------------------------------- retarget (each builds its own scene)
+def _rest_heads(armature, slots: dict[str, str]) -> dict[str, np.ndarray]:
+    world = np.array(armature.matrix_world)
+    return {s: (world @ np.array([*armature.data.bones[b].head_local, 1.0]))[:3] for s, b in slots.items()}
+
+
+def _follow(source, target, target_joints: dict[str, str], frames: range) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: the effector errors (``retarget_rigs.effector_errors``) and how far each target ankle is
+    below where the source's ankle puts it (scaled from the ankles' rest heights; > 0: too low)."""
+    from blender_addon import retarget
+
+    chains = retarget.source_map(source)
+    src_joints = {s: chains[s][0] for s in target_joints}
+    src_rest, tgt_rest = _rest_heads(source, src_joints), _rest_heads(target, target_joints)
+    scale = (tgt_rest["thigh.L"][2] - tgt_rest["foot.L"][2]) / (src_rest["thigh.L"][2] - src_rest["foot.L"][2])
+    errors, sink = [], []
+    for frame in frames:
+        bpy.context.scene.frame_set(frame)
+        src, tgt = rr.slot_heads(source, src_joints), rr.slot_heads(target, target_joints)
+        errors.append(list(rr.effector_errors(src, tgt, src_rest, tgt_rest).values()))
+        sink.append([tgt_rest[f][2] + scale * (src[f][2] - src_rest[f][2]) - tgt[f][2] for f in ("foot.L", "foot.R")])
+    return np.array(errors), np.array(sink)
+
+
+def test_retarget_onto_a_mixamo_rig_with_other_proportions_and_rest_pose(demo_motion, tmp_path) -> None:
+    """A T-pose, 15% larger, Mixamo-named rig with random bone rolls in FBX axes: wrists, ankles and head
+    follow within 5% of limb length (in fact far closer), feet stay out of the floor, the rig's own
+    action is kept, unmapped bones stay at rest, and its BVH reads back."""
+    bvh = pytest.importorskip("bvh")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    source = api.import_motion(demo_motion)
+    target = rr.build_mixamo_rig(source, scale=1.15)
+    own = bpy.data.actions.new("my_walk")
+    target.animation_data_create().action = own
+    result = api.retarget_motion(source, target)  # the map is detected from the bone names
+    assert result.slots["hips"] == "mixamorig:Hips" and len(result.slots) == len(rr.maps.SLOTS)
+    assert result.scale == pytest.approx(1.15, abs=1e-3) and result.frames == (START + 1, END)
+    joints = {s: result.slots[s] for s in ("upper_arm.L", "forearm.L", "hand.L", "upper_arm.R", "forearm.R",
+                                           "hand.R", "thigh.L", "shin.L", "foot.L", "thigh.R", "shin.R",
+                                           "foot.R", "neck", "head")}  # fmt: skip
+    errors, sink = _follow(source, target, joints, range(START + 1, END + 1))
+    log.info("retarget onto Mixamo: effector error (share of limb length) max %s mean %s; ankle sink max %.2f mm",
+             errors.max(0).round(4), errors.mean(0).round(4), 1000 * sink.max())  # fmt: skip
+    assert errors.max() < 0.05 and errors[:, :4].max() < 0.005  # hands and feet: two-bone reach
+    assert sink.max() < 1e-3
+    assert own.name in bpy.data.actions and own.use_fake_user and target.animation_data.action.name == result.action
+    assert target.pose.bones["mixamorig:Spine1"].matrix_basis == Matrix.Identity(4)
+    path = api.export_bvh(target, tmp_path / "mixamo.bvh")
+    assert set(bvh.Bvh(path.read_text()).get_joints_names()) == {b.name for b in target.data.bones}
+
+
+def test_retarget_onto_a_generated_rigify_rig(demo_motion) -> None:
+    """Rigify's FK controls are keyed and its limbs switched to FK; its deforming skeleton (ORG bones)
+    follows the source within 5% of limb length although Rigify's proportions differ from Anny's."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    source = api.import_motion(demo_motion)
+    target = rr.build_rigify_rig()
+    result = api.retarget_motion(source, target, "rigify")
+    assert result.slots["hips"] == "torso" and result.slots["hand.L"] == "hand_fk.L"
+    org = {"upper_arm.L": "ORG-upper_arm.L", "forearm.L": "ORG-forearm.L", "hand.L": "ORG-hand.L",
+           "upper_arm.R": "ORG-upper_arm.R", "forearm.R": "ORG-forearm.R", "hand.R": "ORG-hand.R",
+           "thigh.L": "ORG-thigh.L", "shin.L": "ORG-shin.L", "foot.L": "ORG-foot.L", "thigh.R": "ORG-thigh.R",
+           "shin.R": "ORG-shin.R", "foot.R": "ORG-foot.R", "neck": "ORG-spine.004", "head": "ORG-spine.006"}  # fmt: skip
+    errors, sink = _follow(source, target, org, range(START + 1, END + 1, 3))
+    log.info("retarget onto Rigify: scale %.3f, effector error max %s mean %s; ankle sink max %.2f mm",
+             result.scale, errors.max(0).round(4), errors.mean(0).round(4), 1000 * sink.max())  # fmt: skip
+    assert errors.max() < 0.05 and sink.max() < 1e-3
+    assert target.pose.bones["thigh_parent.L"]["IK_FK"] == 1.0
+
+
+def test_retarget_maps_operator_and_cancel_leave_the_rig_as_it_was(demo_motion, tmp_path) -> None:
+    """A JSON map keys only its bones; a bad map or a cancel changes nothing; the operator reports."""
+    from blender_addon import retarget
+    from blender_addon.retarget_maps import BoneMapError
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    source = api.import_motion(demo_motion)
+    target = rr.build_mixamo_rig(source, scale=0.9)
+    target.pose.bones["mixamorig:LeftArm"].rotation_quaternion = (0.9, 0.1, 0.0, 0.0)
+    before = {b.name: b.matrix_basis.copy() for b in target.pose.bones}
+    actions = set(bpy.data.actions.keys())
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"hips": "mixamorig:Hips", "wing.L": "x"}))
+    calls = iter(range(1000))
+    attempts = (
+        lambda: api.retarget_motion(source, target, str(bad)),  # an unknown slot
+        lambda: api.retarget_motion(source, target, {"hips": "mixamorig:Hips"}),  # no hip joints
+        lambda: retarget.retarget(source, target, "mixamo", cancelled=lambda: next(calls) > 20),  # mid-way
+    )
+    for attempt, error in zip(attempts, (BoneMapError, BoneMapError, retarget.RetargetCancelled), strict=True):
+        with pytest.raises(error):
+            attempt()
+        assert set(bpy.data.actions.keys()) == actions
+        assert target.animation_data is None or target.animation_data.action is None
+        assert all(b.matrix_basis == before[b.name] for b in target.pose.bones)
+    legs = tmp_path / "legs.json"
+    legs.write_text(json.dumps({k: f"mixamorig:{v}" for k, v in rr.maps.MIXAMO.items() if k in
+                                ("hips", "thigh.L", "thigh.R", "shin.L", "shin.R", "foot.L", "foot.R")}))  # fmt: skip
+    addon_utils.enable("blender_addon", default_set=True, handle_error=None)
+    try:
+        settings = bpy.context.scene.video2anim
+        settings.retarget_target, settings.bone_map, settings.bone_map_file = target, "json", str(legs)
+        bpy.context.view_layer.objects.active = source
+        assert bpy.ops.video2anim.retarget() == {"FINISHED"}
+    finally:
+        addon_utils.disable("blender_addon", default_set=True, handle_error=None)
+    keyed = {c.data_path.split('"')[1] for c in _fcurves(target.animation_data.action)}
+    assert keyed == {"mixamorig:" + b for b in ("Hips", "LeftUpLeg", "RightUpLeg", "LeftLeg", "RightLeg", "LeftFoot", "RightFoot")}
+
+
+def _fcurves(action) -> list:
+    if hasattr(action, "layers"):  # slotted actions (Blender 4.4+)
+        return [c for layer in action.layers for strip in layer.strips for bag in strip.channelbags for c in bag.fcurves]
+    return list(action.fcurves)
 
 
 # ---------------------------------------------------------------------- FBX (last: they empty the scene)
