@@ -6,8 +6,12 @@ are not applied). They differ in axes and scale:
 
 - ``unity``: Y up, -Z forward, scale applied to the objects (``FBX_SCALE_ALL``) so that the
   imported model has scale 1 in Unity.
-- ``unreal``: Z up, -Y forward (Blender's own axes, which Unreal reads as is), unit scale
-  written to the file (metres -> Unreal's centimetres).
+- ``unreal``: Z up and the body facing +X (Unreal's forward axis), centimetres. Blender's exporter
+  puts the turn (90 degrees about Z) and the scale (100) on the file's top-level nodes and writes the
+  matching axis settings, so readers that apply the axis settings and readers that ignore them both
+  see the body upright, facing +X, in centimetres (checked with Assimp in the tests). A body facing
+  +X is what Unreal's importer expects with "Convert Scene" on.
+- The ``unity`` file faces +Z with Y up (Unity's forward and up), in metres.
 
 For engines, every exported mesh is a temporary copy (the scene's own meshes are not touched) with at
 most ``MAX_INFLUENCES`` bone weights per vertex, the largest kept and normalised to sum to 1 (engines
@@ -69,7 +73,7 @@ COMMON = {
 
 PRESETS: dict[str, FbxPreset] = {
     "unity": FbxPreset("Unity", axis_forward="-Z", axis_up="Y", apply_scale_options="FBX_SCALE_ALL"),
-    "unreal": FbxPreset("Unreal", axis_forward="-Y", axis_up="Z", apply_scale_options="FBX_SCALE_NONE"),
+    "unreal": FbxPreset("Unreal", axis_forward="-X", axis_up="Z", apply_scale_options="FBX_SCALE_NONE"),
 }
 
 

@@ -46,5 +46,15 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# The tests read our FBX files back with Assimp (Debian's assimp-utils), a reader we did not write.
+if [ "$extra" = "dev" ] && ! command -v assimp >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -q assimp-utils >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q assimp-utils >/dev/null 2>&1; } ||
+      echo "warning: could not install assimp-utils; the FBX reader test will fail" >&2
+  else
+    echo "warning: install Debian's assimp-utils (sudo apt-get install assimp-utils) for the FBX reader test" >&2
+  fi
+fi
 # One-time caches (Anny's model data, MediaPipe's multi-person bundle); quick once built.
 python -m backend prepare

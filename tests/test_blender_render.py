@@ -29,6 +29,7 @@ import addon_utils  # noqa: E402  (ships with bpy)
 from mathutils import Matrix  # noqa: E402
 
 from blender_addon import api  # noqa: E402
+from tests import assimp_reader  # noqa: E402
 from tests import retarget_rigs as rr  # noqa: E402
 from tests.bpy_helpers import body_mesh, evaluated_vertices  # noqa: E402
 
@@ -337,6 +338,29 @@ def test_fbx_is_engine_clean_and_leaves_the_scene_alone(demo_motion, tmp_path) -
     bpy.ops.import_scene.fbx(filepath=str(path))
     count, total = _influences(next(o for o in bpy.data.objects if o.type == "MESH"))
     assert count.max() == 4 and np.abs(total - 1.0).max() < 1e-4
+
+
+@pytest.mark.parametrize(("preset", "up", "forward", "height"), [("unity", 1, 2, (1.0, 2.0)), ("unreal", 2, 0, (100.0, 200.0))])
+def test_fbx_reads_back_in_assimp(demo_motion, tmp_path, preset, up, forward, height) -> None:
+    """Assimp (Debian's ``assimp``, a reader we did not write): every deforming bone, at most 4 normalised
+    weights per vertex, a normal per vertex, the take named after the action with a key on every frame,
+    and the body upright and facing the engine's forward axis in the reader's own world (node transforms
+    applied, the file's axis settings ignored), in the engine's units."""
+    if assimp_reader.assimp_command() is None:
+        pytest.fail("the assimp command is missing: scripts/setup.sh dev installs Debian's assimp-utils")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    armature = api.import_motion(demo_motion)
+    path = api.export_fbx(armature, tmp_path / f"demo_{preset}.fbx", preset)
+    got = assimp_reader.read_fbx(path, tmp_path)
+    log.info("Assimp reads %s: %d bones, %d vertices, max %d weights, take %s %d frames, up %s forward %s height %.2f",
+             preset, len(got.bones), got.vertices, got.max_weights_per_vertex, got.animation, got.frames,
+             got.up.round(3), got.forward.round(3), got.height)  # fmt: skip
+    deforming = {b.name for b in armature.data.bones if b.use_deform}
+    assert got.bones <= deforming and len(got.bones) > 80
+    assert got.max_weights_per_vertex <= 4 and got.weight_sum_error < 1e-3
+    assert got.normals == got.vertices > 10_000
+    assert got.animation == armature.animation_data.action.name and got.frames == got.keys_per_channel == END - START
+    assert got.up[up] > 0.9 and got.forward[forward] > 0.9 and height[0] < got.height < height[1]
 
 
 def _bvh_positions(mocap, frame: int) -> dict[str, np.ndarray]:
