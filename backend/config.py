@@ -94,7 +94,7 @@ class FitWeights:
     w_smooth_transl: float = 5.0e3
     min_confidence: float = 0.2
     w_hand_2d: float = 1.0
-    """Weight of the robust 2D term on MediaPipe's 21 landmarks per hand (SMPL-H / SMPL-X)."""
+    """Weight of the robust 2D term on MediaPipe's 21 landmarks per hand (Anny, SMPL-H, SMPL-X)."""
     w_face_2d: float = 1.0
     """Weight of the robust 2D term on the 51 face landmarks (SMPL-X)."""
     gm_sigma_parts_px: float = 10.0
@@ -129,7 +129,7 @@ class FitSchedule:
     iters_all: int = 100
     lr: float = 0.03
     iters_hands: int = 60
-    """SMPL-H / SMPL-X: the hands stage (after the body): fingers and wrists on the hand keypoints."""
+    """Anny, SMPL-H, SMPL-X: the hands stage (after the body): fingers and wrists on the hand keypoints."""
     iters_face: int = 40
     """SMPL-X: the face stage (after the hands): jaw and expression on the face landmarks."""
     iters_contact: int = 80

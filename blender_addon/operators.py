@@ -8,14 +8,13 @@ invoked from the UI; run with ``execute`` (scripts, background mode) it blocks u
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import api, preferences, retarget
+from . import api, preferences
 from . import motion_data as md
 from .job import BackendJob, JobSnapshot
 from .properties import FBX_PRESETS, Video2AnimSettings
@@ -217,7 +216,7 @@ class VIDEO2ANIM_OT_import_motion(bpy.types.Operator, ImportHelper):
         return _import(self, path, None, video_path=video, ground_plane=self.ground_plane)
 
 
-def _armature(context: bpy.types.Context) -> bpy.types.Object | None:
+def active_armature(context: bpy.types.Context) -> bpy.types.Object | None:
     """The active armature, or the armature of the active mesh."""
     obj = context.active_object
     if obj is not None and obj.type == "MESH" and obj.parent is not None:
@@ -234,11 +233,11 @@ class _OnArmature:
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return _armature(context) is not None
+        return active_armature(context) is not None
 
     def run(self, context: bpy.types.Context, call: Callable[[bpy.types.Object], str]) -> set[str]:
         """Report ``call(armature)``'s message, or why it could not run."""
-        armature = _armature(context)
+        armature = active_armature(context)
         if armature is None:
             self.report({"ERROR"}, self.missing)  # type: ignore[attr-defined]
             return {"CANCELLED"}
@@ -295,99 +294,11 @@ class VIDEO2ANIM_OT_lock_feet(_OnArmature, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        armature = _armature(context)
+        armature = active_armature(context)
         return armature is not None and bool(armature.get("video2anim_source"))
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         return self.run(context, lambda a: f"Locked {api.lock_feet(a)} foot-frames on {a.name}")
-
-
-class VIDEO2ANIM_OT_retarget(bpy.types.Operator):
-    """Bake the active imported body's motion onto your rig (panel: Your Rig, Bone Map); Esc cancels"""
-
-    bl_idname = "video2anim.retarget"
-    bl_label = "Retarget to Rig"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        armature = _armature(context)
-        return armature is not None and bool(armature.get("video2anim_source"))
-
-    def _steps(self, context: bpy.types.Context) -> Generator[float, None, retarget.RetargetResult] | None:
-        settings = _settings(context)
-        source, target = _armature(context), settings.retarget_target
-        bone_map = settings.bone_map_file if settings.bone_map == "json" else settings.bone_map
-        if target is None or source is None:
-            self.report({"ERROR"}, "Pick Your Rig in the panel and select the imported body.")
-            return None
-        if settings.bone_map == "json" and not bone_map:
-            self.report({"ERROR"}, "Choose the bone map's JSON file.")
-            return None
-        steps = retarget.retarget_steps(source, target, bpy.path.abspath(bone_map) if bone_map.endswith(".json") else bone_map)
-        try:
-            next(steps)  # checks the rigs and the map before anything changes
-        except (ValueError, RuntimeError, OSError) as exc:
-            self.report({"ERROR"}, f"Retarget failed: {exc}")
-            return None
-        return steps
-
-    def _done(self, result: retarget.RetargetResult) -> set[str]:
-        self.report({"INFO"}, f"Retargeted {len(result.slots)} bones over frames {result.frames[0]}-{result.frames[1]}"
-                              f" (motion scale {result.scale:.2f}) as action {result.action}")  # fmt: skip
-        return {"FINISHED"}
-
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        """Blocking run (scripts and background mode)."""
-        steps = self._steps(context)
-        if steps is None:
-            return {"CANCELLED"}
-        try:
-            while True:
-                next(steps)
-        except StopIteration as done:
-            return self._done(done.value)
-        except (ValueError, RuntimeError) as exc:
-            self.report({"ERROR"}, f"Retarget failed: {exc} (your rig is unchanged)")
-            return {"CANCELLED"}
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if context.window is None:
-            return self.execute(context)
-        self._run = self._steps(context)
-        if self._run is None:
-            return {"CANCELLED"}
-        self._timer = context.window_manager.event_timer_add(0.01, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if event.type == "ESC":
-            self._end(context)
-            self._run.close()  # the rig is put back as it was
-            self.report({"WARNING"}, "Retarget cancelled; your rig is unchanged")
-            return {"CANCELLED"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        start = time.monotonic()
-        try:
-            while time.monotonic() - start < 0.1:  # a few frames per tick: Blender stays responsive
-                share = next(self._run)
-        except StopIteration as done:
-            self._end(context)
-            return self._done(done.value)
-        except (ValueError, RuntimeError) as exc:
-            self._end(context)
-            self.report({"ERROR"}, f"Retarget failed: {exc} (your rig is unchanged)")
-            return {"CANCELLED"}
-        if context.workspace is not None:
-            context.workspace.status_text_set(f"Video2Anim: retargeting {100 * share:.0f}% (Esc cancels)")
-        return {"RUNNING_MODAL"}
-
-    def _end(self, context: bpy.types.Context) -> None:
-        context.window_manager.event_timer_remove(self._timer)
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
 
 
 CLASSES = (
@@ -397,6 +308,5 @@ CLASSES = (
     VIDEO2ANIM_OT_export_fbx,
     VIDEO2ANIM_OT_export_bvh,
     VIDEO2ANIM_OT_lock_feet,
-    VIDEO2ANIM_OT_retarget,
 )
 register, unregister = bpy.utils.register_classes_factory(CLASSES)

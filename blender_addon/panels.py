@@ -12,9 +12,9 @@ from .operators import (
     VIDEO2ANIM_OT_export_fbx,
     VIDEO2ANIM_OT_import_motion,
     VIDEO2ANIM_OT_lock_feet,
-    VIDEO2ANIM_OT_retarget,
 )
 from .properties import Video2AnimSettings
+from .retarget_operator import VIDEO2ANIM_OT_retarget
 
 
 class VIDEO2ANIM_PT_estimate(bpy.types.Panel):

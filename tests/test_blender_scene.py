@@ -50,15 +50,21 @@ def _track_and_fit(body):
     pose[:, 15, 2] -= 1.1  # arms down from the T-pose (left and right shoulder)
     pose[:, 16, 2] += 1.1
     transl = torch.tensor([0.05, 0.0, 3.5]) + 0.05 * torch.randn(T, 3, generator=gen)
+    hands = 0.3 * torch.randn(T, 2, 15, 3, generator=gen)  # fingers away from rest
     rest = body.rest_state(torch.as_tensor(PHENOTYPES))
+    hand_rot = roma.rotvec_to_rotmat(hands)
     with torch.no_grad():
-        deltas = body.native_deltas(CanonicalPose(orient, roma.rotvec_to_rotmat(pose), transl))
-        kp = body.keypoints(body.bone_transforms(deltas, rest), rest).numpy()
+        canonical = CanonicalPose(orient, roma.rotvec_to_rotmat(pose), transl, hand_rot[:, 0], hand_rot[:, 1])
+        deltas = body.native_deltas(canonical)
+        transforms = body.bone_transforms(deltas, rest)
+        kp = body.keypoints(transforms, rest).numpy()
+        parts = {"left_hand_pose": hands[:, 0].numpy(), "right_hand_pose": hands[:, 1].numpy(),
+                 "hand_keypoints3d": body.hand_keypoints(transforms, rest).numpy()}  # fmt: skip
     projected = kp @ K.T
     fit = FitResult(
         global_orient=roma.rotmat_to_rotvec(orient).numpy(), body_pose=pose.numpy(),
         transl=transl.numpy(), phenotypes=PHENOTYPES, keypoints3d=kp,
-        projected=projected[..., :2] / projected[..., 2:], native_pose=body.native_pose_rotvec(deltas),
+        projected=projected[..., :2] / projected[..., 2:], native_pose=body.native_pose_rotvec(deltas), parts=parts,
     )  # fmt: skip
     zeros = np.zeros
     track = SubjectTrack(
@@ -144,6 +150,24 @@ def test_imported_armature_reproduces_the_world_keypoints(clip, imported) -> Non
     assert np.abs(rest - lift @ rig["rest_poses"]).max() < 1e-4
 
 
+def test_imported_fingers_follow_the_fitted_hands(anny_body, clip, imported) -> None:
+    """The fitted finger rotations reach Blender: the skinned fingertips sit on the motion file's hand
+    landmarks (world frame) on every frame, away from where a rest hand would put them."""
+    body = body_mesh(imported)
+    tips = anny_body.landmarks.tip_vertices.cpu().numpy()
+    rows = anny_body.landmarks.tip_rows.cpu().numpy()
+    hands = clip.arrays["keypoints3d_hands"].reshape(T, 42, 3)
+    errors = []
+    for t in range(T):
+        bpy.context.scene.frame_set(FIRST + t + 1)
+        world = clip.arrays["world_from_camera"]  # (4, 4) for a still camera, else (T, 4, 4)
+        want = rig_math.apply(world if world.ndim == 2 else world[t], hands[t, rows].astype(np.float64))
+        errors.append(np.linalg.norm(evaluated_vertices(body)[tips] - want, axis=-1).max())
+    log.info("Blender fingertip error per frame (m): %s", np.round(errors, 6))
+    assert max(errors) < 0.005
+    assert np.abs(clip.arrays["left_hand_pose"]).max() > 0.1  # the fingers were posed
+
+
 def test_shape_keys_one_pair_per_phenotype_and_they_change_the_mesh(imported) -> None:
     body = body_mesh(imported)
     keys = body.data.shape_keys.key_blocks
@@ -166,7 +190,8 @@ def test_keyframes_timing_and_camera(clip, imported) -> None:
     arm = curves[('pose.bones["upperarm01.L"].rotation_quaternion', 0)]
     assert len(arm.keyframe_points) == T
     assert len(curves[('pose.bones["root"].location', 2)].keyframe_points) == T
-    assert len(curves[('pose.bones["finger2-2.L"].rotation_quaternion', 0)].keyframe_points) == 1
+    assert len(curves[('pose.bones["finger2-2.L"].rotation_quaternion', 0)].keyframe_points) == T  # fitted
+    assert len(curves[('pose.bones["eye.L"].rotation_quaternion', 0)].keyframe_points) == 1  # still: one key
     # The camera sees the world keypoints where the intrinsics put the camera-frame ones.
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector

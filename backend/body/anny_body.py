@@ -28,6 +28,7 @@ import numpy as np
 import roma
 import torch
 
+from backend.body import anny_hands
 from backend.body.anny_chain import ReducedChain, chain_poses, fold_coefficients, homogeneous
 from backend.body.anny_rig import anny_rig_arrays
 from backend.body.model import BodyBase, CanonicalPose
@@ -95,6 +96,12 @@ class RestState:
     """(E, 4, 4) zero-pose steps of the reduced chain (see anny_chain)."""
     chain_coeffs: torch.Tensor
     """(K, E, 4) keypoint coefficients on the moving bones' frames."""
+    hand_coeffs: torch.Tensor
+    """(42, B, 4): MediaPipe hand landmark k (left hand, then right) = sum_b T_b[:3, :] @ hand_coeffs[k, b]."""
+    hand_chain_steps: torch.Tensor
+    """(E', 4, 4) zero-pose steps of the reduced chain with the fingers."""
+    hand_chain_coeffs: torch.Tensor
+    """(K + 42, E', 4) body keypoints and hand landmarks on that chain's frames."""
 
 
 class AnnyBody(BodyBase):
@@ -103,7 +110,8 @@ class AnnyBody(BodyBase):
     name = "anny"
     default_collision = "off"
     """Anny's soft, full shapes touch themselves at rest: capsules only on request (README)."""
-    has_hands = False
+    has_hands = True
+    """Fingers from MediaPipe's hand landmarks (``anny_hands``); the face is not fitted."""
     has_face = False
     num_expression = 0
 
@@ -162,6 +170,27 @@ class AnnyBody(BodyBase):
         self.chain = ReducedChain.build(list(self.model.bone_parents), self.map_bone.cpu())
         ref = self.model.reference_bone_orientations[self.map_bone].float()
         self.register_buffer("active_reference", ref, persistent=False)
+        self._build_hands(zero)
+
+    def _build_hands(self, zero: dict[str, torch.Tensor]) -> None:
+        """The finger bones the hand rotations drive and the fingertip vertices (from the rest body)."""
+        labels = self.bone_labels
+        bones = [[labels.index(b) for b in anny_hands.finger_bones(side)] for side in anny_hands.SIDES]
+        self.register_buffer("hand_bones", torch.tensor(bones, device=self.kp_weights.device), persistent=False)
+        active = torch.cat([self.map_bone.cpu(), self.hand_bones.flatten().cpu()])
+        self.hand_chain = ReducedChain.build(list(self.model.bone_parents), active)
+        ref = self.model.reference_bone_orientations[active.to(self.model.reference_bone_orientations.device)]
+        self.register_buffer("hand_reference", ref.float(), persistent=False)
+        tips = anny_hands.fingertip_vertices(
+            zero["rest_vertices"][0].to(self.skin_weights), zero["rest_bone_poses"][0].to(self.skin_weights),
+            self.skin_weights, labels,
+        )  # fmt: skip
+        self.landmarks = anny_hands.LandmarkIndex.build(labels, tips, self.skin_weights.device)
+
+    @property
+    def hand_mean(self) -> torch.Tensor:
+        """(2, 15, 3) the fingers' rest (Anny's relaxed rest hand: zero rotations), left then right."""
+        return torch.zeros(2, 15, 3, device=self.kp_weights.device)
 
     @property
     def shape_size(self) -> int:
@@ -189,15 +218,23 @@ class AnnyBody(BodyBase):
     def motion_arrays(
         shape: np.ndarray, global_orient: np.ndarray, native_pose: np.ndarray, parts: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        """Anny's arrays of the motion file: ``phenotypes`` and ``anny_pose`` (fingers at rest)."""
+        """Anny's arrays of the motion file: ``phenotypes``, ``anny_pose`` (fingers included), the fitted
+        finger rotations (canonical axes, SMPL-X hand order; zeros = rest) and hand landmarks if fitted."""
         t = len(native_pose)
-        return {
-            "left_hand_pose": np.zeros((t, 45), np.float32),
-            "right_hand_pose": np.zeros((t, 45), np.float32),
+
+        def part(name: str) -> np.ndarray:
+            return np.asarray(parts.get(name, np.zeros((t, 45))), np.float32).reshape(t, 45)
+
+        arrays = {
+            "left_hand_pose": part("left_hand_pose"),
+            "right_hand_pose": part("right_hand_pose"),
             "jaw_pose": np.zeros((t, 3), np.float32),
             "phenotypes": np.asarray(shape, np.float32),
             "anny_pose": np.asarray(native_pose, np.float32),
         }
+        if "hand_keypoints3d" in parts:  # (T, 2, 21, 3) MediaPipe Hands order
+            arrays["keypoints3d_hands"] = np.asarray(parts["hand_keypoints3d"], np.float32)
+        return arrays
 
     def source_hash(self) -> str:
         """A short hash identifying the body model data (for the motion file's meta)."""
@@ -232,17 +269,33 @@ class AnnyBody(BodyBase):
             m.reference_bone_orientations,
         )
         steps, folded = fold_coefficients(self.chain, zero_poses[0], rest["rest_bone_poses"][0], kp_coeffs)
-        return RestState(phenotypes, rest["rest_bone_poses"], verts, kp_coeffs, steps, folded)
+        hands = anny_hands.landmark_coefficients(verts[0], rest["rest_bone_poses"][0], self.skin_weights, self.landmarks)
+        hand_steps, hand_folded = fold_coefficients(
+            self.hand_chain, zero_poses[0], rest["rest_bone_poses"][0], torch.cat([kp_coeffs, hands])
+        )
+        return RestState(
+            phenotypes, rest["rest_bone_poses"], verts, kp_coeffs, steps, folded, hands, hand_steps, hand_folded
+        )
 
     # ------------------------------------------------------------------ pose
     def native_deltas(self, pose: CanonicalPose) -> torch.Tensor:
-        """Anny ``local-ref`` delta transforms (T, B, 4, 4) for its 104 bones from a canonical pose
-        (hands, jaw and expression are not used: Anny's fingers stay at rest)."""
+        """Anny ``local-ref`` delta transforms (T, B, 4, 4) for its 104 bones from a canonical pose; the
+        hand rotations (``anny_hands``: canonical axes turned into Anny's) drive the finger bones, None
+        leaves them at rest (jaw and expression are not used)."""
         sel = self.active_rotations(pose.global_orient, pose.body_pose)
         deltas = torch.eye(4, device=sel.device, dtype=sel.dtype).repeat(pose.frames, self.n_bones, 1, 1)
         deltas[:, self.map_bone, :3, :3] = sel
         deltas[:, 0, :3, 3] = pose.transl
+        c = self.anny_from_canonical
+        for side, hand in enumerate((pose.left_hand, pose.right_hand)):
+            if hand is not None:
+                deltas[:, self.hand_bones[side], :3, :3] = c @ hand @ c.T
         return deltas
+
+    def hand_keypoints(self, transforms: torch.Tensor, rest: RestState) -> torch.Tensor:
+        """(T, 2, 21, 3) MediaPipe's hand landmarks, left then right, from skinning transforms (T, B, 4, 4)."""
+        flat = torch.einsum("tbij,kbj->tki", transforms[:, :, :3, :], rest.hand_coeffs)
+        return flat.reshape(flat.shape[0], 2, 21, 3)
 
     def active_rotations(self, global_orient: torch.Tensor, body_pose: torch.Tensor) -> torch.Tensor:
         """Delta rotations (T, E, 3, 3) of the bones that move (``map_bone``, root first)."""
@@ -288,16 +341,34 @@ class AnnyBody(BodyBase):
         Same result as ``forward(pose, rest).keypoints`` over the 33 moving bones only (about three
         times faster, forward and backward).
         """
-        transl = pose.transl
         rot = self.active_rotations(pose.global_orient, pose.body_pose)  # (T, E, 3, 3)
-        u = self.active_reference
-        local_rot = u.transpose(-1, -2) @ rot @ u
+        return self._chain_points(self.chain, rest.chain_steps, rest.chain_coeffs, self.active_reference, rot,
+                                  pose.transl)  # fmt: skip
+
+    def keypoints_with_hands(self, pose: CanonicalPose, rest: RestState) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keypoints (T, K, 3) and hand landmarks (T, 2, 21, 3) straight from a canonical pose with hands
+        (the reduced chain of the moving body bones and the 30 finger bones; same values as ``forward``)."""
+        rot = self.active_rotations(pose.global_orient, pose.body_pose)
+        c, eye = self.anny_from_canonical, torch.eye(3, device=rot.device, dtype=rot.dtype)
+        hands = [eye.expand(rot.shape[0], 15, 3, 3) if h is None else c @ h @ c.T for h in (pose.left_hand, pose.right_hand)]
+        points = self._chain_points(self.hand_chain, rest.hand_chain_steps, rest.hand_chain_coeffs,
+                                    self.hand_reference, torch.cat([rot, *hands], dim=1), pose.transl)  # fmt: skip
+        k = len(KEYPOINT_NAMES)
+        return points[:, :k], points[:, k:].reshape(points.shape[0], 2, 21, 3)
+
+    @staticmethod
+    def _chain_points(
+        chain: ReducedChain, steps: torch.Tensor, coeffs: torch.Tensor, reference: torch.Tensor,
+        rot: torch.Tensor, transl: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        """(T, N, 3) points folded on ``chain`` (``coeffs`` (N, E, 4)) from its bones' delta rotations
+        ``rot`` (T, E, 3, 3, root first) and the root's translation (T, 3)."""
+        local_rot = reference.transpose(-1, -2) @ rot @ reference
         shift = torch.zeros(rot.shape[:2] + (3,), dtype=rot.dtype, device=rot.device)
-        root_shift = (u[0].T @ transl[..., None])[..., 0]  # (T, 3)
+        root_shift = (reference[0].T @ transl[..., None])[..., 0]  # (T, 3)
         shift = torch.cat([root_shift[:, None], shift[:, 1:]], dim=1)
-        local = rest.chain_steps @ homogeneous(local_rot, shift)
-        frames = chain_poses(self.chain, local)
-        return torch.einsum("teij,kej->tki", frames[:, :, :3, :], rest.chain_coeffs)
+        frames = chain_poses(chain, steps @ homogeneous(local_rot, shift))
+        return torch.einsum("teij,kej->tki", frames[:, :, :3, :], coeffs)
 
     def vertices(
         self, transforms: torch.Tensor, rest: RestState, expression: torch.Tensor | None = None

@@ -107,6 +107,12 @@ class BodyModel(Protocol):
     def keypoints(self, transforms: torch.Tensor, rest: Any) -> torch.Tensor:
         """(T, K, 3) keypoints from skinning transforms."""
 
+    def hand_keypoints(self, transforms: torch.Tensor, rest: Any) -> torch.Tensor:
+        """(T, 2, 21, 3) MediaPipe's hand landmarks, left then right (models with ``has_hands``)."""
+
+    def keypoints_with_hands(self, pose: CanonicalPose, rest: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, K, 3) keypoints and (T, 2, 21, 3) hand landmarks of a pose with hands (``has_hands``)."""
+
     def keypoints_fast(self, pose: CanonicalPose, rest: Any) -> torch.Tensor:
         """(T, K, 3) keypoints straight from the body pose (the fit's inner loop; no hands, no face)."""
 
@@ -149,6 +155,12 @@ class BodyBase(nn.Module):
         transforms = self.bone_transforms(deltas, rest)
         verts = self.vertices(transforms, rest, pose.expression) if vertices else None
         return BodyOutput(self.keypoints(transforms, rest), transforms, deltas, verts)
+
+    def keypoints_with_hands(self, pose: CanonicalPose, rest: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keypoints (T, K, 3) and hand landmarks (T, 2, 21, 3) of a pose with hands (models that have
+        hands; a model may compute them faster than through all its bones)."""
+        out = self.forward(pose, rest)
+        return out.keypoints, self.hand_keypoints(out.transforms, rest)  # type: ignore[attr-defined]
 
     @staticmethod
     def native_pose_rotvec(deltas: torch.Tensor) -> np.ndarray:

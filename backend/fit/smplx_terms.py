@@ -1,5 +1,5 @@
 """The hands and face of the temporal fit, for a body model that has them (``BodyModel.has_hands``,
-``has_face``: SMPL-H and SMPL-X hands, SMPL-X jaw and expression).
+``has_face``: Anny's, SMPL-H's and SMPL-X's fingers, SMPL-X jaw and expression).
 
 Per frame the fit adds 2 x 15 finger rotations (axis-angle, SMPL-X hand order, started at the model
 file's mean relaxed hand), a jaw rotation and the expression coefficients. Terms, as SMPLify-X:
@@ -10,7 +10,8 @@ file's mean relaxed hand), a jaw rotation and the expression coefficients. Terms
   L2 priors; temporal smoothness of all of them.
 
 Annealed schedule: the hand terms join in the ``hands`` stage (after the body), the face terms in
-the ``face`` stage (after the hands); the final ``all`` stage keeps both.
+the ``face`` stage (after the hands); the final ``all`` stage keeps both. Stages without a hand or
+face term (the body stages, or no landmarks in the clip) run on the body's fast keypoints.
 """
 
 from __future__ import annotations
@@ -86,13 +87,15 @@ class SmplxParts:
         self.obs = obs
         self.has_hands = bool(body.has_hands)
         self.has_face = bool(body.has_face)
+        self.fit_hands = self.has_hands and bool(obs.hand_conf.any())
+        """Hands with landmarks somewhere in the clip: without any, the fingers stay at the mean hand."""
         self.hand_mean = body.hand_mean.to(device)
         self.params = PartParams(t, self.hand_mean, body.num_expression).to(device)
 
     def stages(self, body_group: list[torch.nn.Parameter]) -> list[Stage]:
         """The hands and face stages (after the body stage), each with the body parameters ``body_group``."""
         schedule, out = self.config.schedule, []
-        if self.has_hands and schedule.iters_hands > 0 and bool(self.obs.hand_conf.any()):
+        if self.fit_hands and schedule.iters_hands > 0:
             group = [*body_group, self.params.hands]
             out.append(Stage("hands", group, schedule.iters_hands, schedule.lr, StageTerms(), "initial"))
         if self.has_face and schedule.iters_face > 0 and bool(self.obs.face_conf.any()):
@@ -102,9 +105,7 @@ class SmplxParts:
 
     def all_parameters(self) -> list[torch.nn.Parameter]:
         """What the final ``all`` stage adds to the body's parameters."""
-        if not self.has_hands:
-            return []
-        extra = [self.params.hands]
+        extra = [self.params.hands] if self.fit_hands else []
         return extra + ([self.params.jaw, self.params.expression] if self.has_face else [])
 
     def with_parts(self, pose: CanonicalPose, frames: torch.Tensor | None = None) -> CanonicalPose:
@@ -128,17 +129,24 @@ class SmplxParts:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Body keypoints (T, K, 3) and the part terms active in ``stage`` (scalars)."""
         cfg, p, obs = self.config.weights, self.params, self.obs
-        transforms = self.transforms(pose, rest)
-        kp = self.body.keypoints(transforms, rest)
+        hands_on, face_on = self.fit_hands and stage in HAND_STAGES, self.has_face and stage in FACE_STAGES
+        if not (hands_on or face_on):  # the body stages: the fast keypoints (no finger, jaw or expression)
+            return self.body.keypoints_fast(pose, rest), {}
+        if face_on:
+            transforms = self.transforms(pose, rest)
+            kp = self.body.keypoints(transforms, rest)
+            hands = self.body.hand_keypoints(transforms, rest) if hands_on else None
+        else:  # hands only: the model's own (possibly faster) path
+            kp, hands = self.body.keypoints_with_hands(self.with_parts(pose), rest)
         terms: dict[str, torch.Tensor] = {}
-        if self.has_hands and stage in HAND_STAGES:
-            hands = self.body.hand_keypoints(transforms, rest).flatten(1, 2)  # (T, 42, 3)
+        if hands is not None:
+            hands = hands.flatten(1, 2)  # (T, 42, 3)
             terms["hand_2d"] = cfg.w_hand_2d * losses.reprojection(
                 project(hands, intrinsics), obs.hand2d, obs.hand_conf, cfg.gm_sigma_parts_px, scale
             )
             terms["hand_pose"] = cfg.w_hand_pose * losses.pose_l2((p.hands - self.hand_mean).flatten(1, 2))
             terms["smooth_hands"] = cfg.w_smooth_parts * losses.smoothness(p.hands.flatten(1), dt)
-        if self.has_face and stage in FACE_STAGES:
+        if face_on:
             face = self.body.face_keypoints(transforms, rest, p.expression)
             terms["face_2d"] = cfg.w_face_2d * losses.reprojection(
                 project(face, intrinsics), obs.face2d, obs.face_conf, cfg.gm_sigma_parts_px, scale
