@@ -43,14 +43,19 @@ def _globals(node: dict, parent: np.ndarray, out: dict[str, np.ndarray]) -> None
         _globals(child, world, out)
 
 
-def read_fbx(path: Path, tmp: Path, foot: str = "foot.L", toe: str = "toe2-1.L", head: str = "head") -> FbxSummary:
-    """Summarise ``path`` as Assimp reads it (its JSON export written under ``tmp``)."""
-    dump = tmp / f"{path.stem}.assimp.json"
-    run = subprocess.run([assimp_command() or "assimp", "export", str(path), str(dump), "-fassjson"],
+def dump(path: Path, tmp: Path) -> dict:
+    """The scene of ``path`` as Assimp reads it: its JSON export (``assjson``), written under ``tmp``."""
+    out = tmp / f"{path.stem}.assimp.json"
+    run = subprocess.run([assimp_command() or "assimp", "export", str(path), str(out), "-fassjson"],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     if run.returncode != 0:
         raise RuntimeError(f"assimp could not read {path}: {run.stdout[-500:]} {run.stderr[-500:]}")
-    scene = json.loads(dump.read_text())
+    return json.loads(out.read_text())
+
+
+def read_fbx(path: Path, tmp: Path, foot: str = "foot.L", toe: str = "toe2-1.L", head: str = "head") -> FbxSummary:
+    """Summarise ``path`` as Assimp reads it."""
+    scene = dump(path, tmp)
     weights: dict[tuple[int, int], float] = {}
     counts: dict[tuple[int, int], int] = {}
     bones, vertices, normals = set(), 0, 0

@@ -140,6 +140,22 @@ def test_a_failed_fbx_export_keeps_the_earlier_file(earlier_import, tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.fbx", "tiny.motion.npz"]
 
 
+def test_several_people_export_as_several_armatures_in_one_fbx(tmp_path) -> None:
+    """Two people imported from one file -> one FBX with two armatures, each with its body and its own
+    take, as Assimp (a reader we did not write) reads it."""
+    from tests import assimp_reader
+
+    if assimp_reader.assimp_command() is None:
+        pytest.fail("the assimp command is missing: scripts/setup.sh dev installs Debian's assimp-utils")
+    bpy.ops.wm.read_homefile(use_empty=True)
+    armatures = api.import_people(write_tiny_motion(tmp_path / "two.motion.npz", people=(0, 1)), "two")
+    path = api.export_fbx(armatures, tmp_path / "two.fbx", "unity")
+    scene = assimp_reader.dump(path, tmp_path)
+    top = {node["name"] for node in scene["rootnode"]["children"]}
+    assert {"two_p0_armature", "two_p1_armature"} <= top and len(scene["meshes"]) == 2
+    assert {b["name"] for m in scene["meshes"] for b in m["bones"]} == {"root", "spine", "head"}
+
+
 def test_scene_files_refuse_outputs_that_are_inputs(earlier_import, tmp_path) -> None:
     with pytest.raises(OutputPathError):
         batch.scene_files(earlier_import, None, earlier_import, tmp_path / "x.fbx", "unity")
