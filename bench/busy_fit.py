@@ -4,7 +4,8 @@ backend runs), per thread setting.
 Runs the temporal fit (Anny, a synthetic 120-frame clip, a fixed schedule) in a fresh subprocess per
 setting, once on an idle machine and once while ``--hogs`` busy-looping processes run beside it, and
 prints a table of fit seconds and slowdowns. A setting is the backend's own thread choice
-(``auto``, see ``backend/threads.py``) or a fixed torch thread count.
+(``auto``, see ``backend/threads.py``) or a fixed torch thread count (``2p``: 2 threads with
+``OMP_WAIT_POLICY=PASSIVE``).
 
 Usage: .venv/bin/python bench/busy_fit.py [--settings auto 1 2] [--hogs 1] [--frames 120]
 """
@@ -27,7 +28,7 @@ import numpy as np, roma, torch
 sys.path.insert(0, {root!r})
 from backend import threads
 setting = {setting!r}
-used = threads.configure() if setting == "auto" else (torch.set_num_threads(int(setting)) or int(setting))
+used = threads.configure() if setting == "auto" else (torch.set_num_threads(int(setting.rstrip("p").split("s")[0])) or setting)
 from backend.body.anny_body import AnnyBody
 from backend.body.model import CanonicalPose
 from backend.config import FitConfig, FitSchedule
@@ -62,7 +63,14 @@ def _hog() -> None:
 
 def run(setting: str, frames: int) -> dict:
     code = _CHILD.format(root=str(ROOT), setting=setting, frames=frames)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    env = dict(os.environ)
+    if setting != "auto":  # a fixed count: the fit's governor keeps it
+        env["VIDEO2ANIM_THREADS"] = setting.rstrip("p").split("s")[0]
+    if setting.endswith("p"):  # OpenMP threads sleep instead of spinning while they wait
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    elif "s" in setting:  # "2s10000": 2 threads spinning at most 10000 times before they sleep
+        env["GOMP_SPINCOUNT"] = setting.split("s")[1]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])

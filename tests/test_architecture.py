@@ -3,7 +3,7 @@
 Layers, bottom to top (a module may import its own layer's package and any layer below, never above):
 
 0. ``errors``, ``protocol``, ``config``      plain definitions (standard library, dataclasses)
-1. ``geometry``, ``cancel``                  conventions (skeleton, frames), shared maths; cancellation
+1. ``geometry``, ``cancel``, ``threads``     conventions (skeleton, frames), shared maths; cancellation; CPU threads
 2. ``io``                                    video, motion file, outputs, checkpoints
 3. ``body``                                  body models behind one protocol, rigs, pose prior
 4. ``detect``                                2D keypoints, tracks (carry the converted keypoints)
@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[set[str]] = [
     {"errors", "protocol", "config", "__init__"},
-    {"geometry", "cancel"},
+    {"geometry", "cancel", "threads"},
     {"io"},
     {"body"},
     {"detect"},

@@ -20,7 +20,7 @@ import numpy as np
 import roma
 import torch
 
-from backend import protocol
+from backend import protocol, threads
 from backend.body.model import BodyModel, CanonicalPose
 from backend.body.vposer import VPoser
 from backend.config import FitConfig
@@ -126,13 +126,20 @@ class TemporalFitter:
         progress = _Progress(report, t, sum(stage.iters for stage in stages))
         stats: dict = {"stages": {}}
         warnings: list[str] = []
+        governor = threads.Governor() if self.device.type == "cpu" else None
+
+        def on_step(it: int) -> None:
+            progress.step(it)
+            if governor is not None:  # fewer threads while other processes want the cores
+                governor.poll()
+
         for stage in stages:
             rest = self._stage_rest(stage, rest0, params, objective, t)
             if stage.terms.contacts and objective.feet is None:
                 self._plant_feet(inputs, params, rot0, rest, objective, ground)
             outcome = run_stage(
                 stage.params, stage.iters, stage.lr, lambda s=stage, r=rest: objective(s, params, r, rot0),
-                cfg.schedule.rel_tol, progress.step, is_cancelled,
+                cfg.schedule.rel_tol, on_step, is_cancelled,
             )  # fmt: skip
             progress.done += stage.iters
             if outcome.unstable:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend import protocol
+from backend import protocol, threads
 from backend.body.factory import build_body
 from backend.body.model import BodyModel
 from backend.cancel import shielded
@@ -111,6 +111,8 @@ def resolve_device(name: str) -> torch.device:
 def _decode(video: Path, config: EstimateConfig) -> _Setup:
     """Check and load everything the long stages need, so that a bad file fails at once."""
     device = resolve_device(config.device)
+    if device.type == "cpu":
+        threads.configure()  # the cores other processes leave free (the fit keeps re-checking)
     info = probe(video)
     models = load_models(config.lift)
     body = build_body(config.body, config.model_path, config.gender, device)
