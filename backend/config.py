@@ -170,12 +170,23 @@ class CollisionConfig:
 
 
 @dataclass(frozen=True)
+class WindowConfig:
+    """Long clips are fitted in overlapping windows with one shape (``fit/windows.py``)."""
+
+    frames: int = 900
+    """Frames per window (30 s at 30 fps); a clip up to this long is fitted whole."""
+    overlap: int = 30
+    """Frames shared by neighbouring windows, blended across (at least 2, at most half a window)."""
+
+
+@dataclass(frozen=True)
 class FitConfig:
-    """Everything the fit takes, grouped: term weights, the stage schedule and self-collision."""
+    """Everything the fit takes, grouped: term weights, the stage schedule, self-collision, windows."""
 
     weights: FitWeights = field(default_factory=FitWeights)
     schedule: FitSchedule = field(default_factory=FitSchedule)
     collision: CollisionConfig = field(default_factory=CollisionConfig)
+    windows: WindowConfig = field(default_factory=WindowConfig)
 
 
 @dataclass(frozen=True)
@@ -240,4 +251,8 @@ def with_setting(config: FitConfig, assignment: str) -> FitConfig:
         raise BadInput(f"--fit-set {assignment!r}: the value must be finite.")
     if section == "collision" and name == "mode" and value not in ("auto", "on", "off", "mesh"):
         raise BadInput(f"--fit-set {assignment!r}: collision.mode is auto, on, off or mesh.")
-    return dataclasses.replace(config, **{section: dataclasses.replace(groups[section], **{name: value})})
+    changed = dataclasses.replace(config, **{section: dataclasses.replace(groups[section], **{name: value})})
+    win = changed.windows
+    if not 2 <= win.overlap <= win.frames // 2:
+        raise BadInput(f"--fit-set {assignment!r}: windows.overlap must be at least 2 and at most half of windows.frames.")
+    return changed

@@ -68,6 +68,8 @@ class FitResult:
     camera frame; None when the contact stage did not run."""
     contacts: np.ndarray | None = None
     """(T, 4) the contact probabilities the fit used (left heel, left toe, right heel, right toe)."""
+    shape_logits: np.ndarray | None = None
+    """(S,) the fit's unconstrained shape parameters (``phenotypes`` = the body's ``shape_from_params``)."""
 
     def canonical_pose(
         self, a: int = 0, b: int | None = None, device: torch.device | str = "cpu"

@@ -103,14 +103,22 @@ class TemporalFitter:
         self.prior = prior.to(device).eval().requires_grad_(False) if prior is not None else None
 
     def fit(
-        self, inputs: FitInputs, report: protocol.Reporter, is_cancelled: protocol.CancelCheck
-    ) -> FitResult:
+        self, inputs: FitInputs, report: protocol.Reporter, is_cancelled: protocol.CancelCheck,
+        shape_logits: np.ndarray | None = None,
+    ) -> FitResult:  # fmt: skip
+        """Fit the clip; ``shape_logits`` (S,) starts the shape there (with ``schedule.fit_shape`` False:
+        keeps it, as the windows of a long clip share one body)."""
         cfg, body = self.config, self.body
         t = inputs.kp2d.shape[0]
         obs = observe(inputs, cfg.weights, self.device)
-        rest0 = body.rest_state(body.shape_from_params(torch.zeros(body.shape_size, device=self.device)))
+        logits0 = torch.zeros(body.shape_size, device=self.device)
+        if shape_logits is not None:
+            logits0 = torch.as_tensor(shape_logits, dtype=torch.float32, device=self.device)
+        rest0 = body.rest_state(body.shape_from_params(logits0))
         conf2d = np.where(inputs.conf2d >= cfg.weights.min_confidence, inputs.conf2d, 0.0)
         rot0, params = self._initialise(inputs, conf2d, rest0)
+        with torch.no_grad():
+            params.shape_logits.copy_(logits0)
         parts = None
         if body.has_hands or body.has_face:
             found = part_observations(
@@ -268,6 +276,7 @@ class TemporalFitter:
             body_pose=params.body_pose.detach().cpu().numpy(),
             transl=params.transl.detach().cpu().numpy(),
             phenotypes=shape.cpu().numpy(),
+            shape_logits=params.shape_logits.detach().cpu().numpy(),
             keypoints3d=out.keypoints.cpu().numpy(),
             projected=project(out.keypoints, intrinsics).cpu().numpy(),
             native_pose=self.body.native_pose_rotvec(out.deltas),

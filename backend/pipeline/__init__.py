@@ -28,6 +28,7 @@ from backend.detect.run import detect_people, track_subjects
 from backend.detect.types import DetectionResult, SubjectTrack
 from backend.errors import BadInput, Cancelled
 from backend.fit.optimize import FitResult, TemporalFitter
+from backend.fit.windows import fit_windowed
 from backend.io import motion as motion_io
 from backend.io.outputs import StagedOutputs, check_output_paths
 from backend.io.video import VideoInfo, probe
@@ -138,7 +139,7 @@ def _fit(setup: _Setup, subjects: list[SubjectTrack], lifts: list[LiftResult], c
     fits, run_metrics = [], {}
     for subject, lift in zip(subjects, lifts, strict=True):
         inputs = fit_inputs(subject, lift, setup.camera, setup.info.height)
-        result = fitter.fit(inputs, run.report, is_cancelled)
+        result = fit_windowed(fitter, inputs, run.report, is_cancelled, config.fit.windows)
         for message in result.warnings:
             run.warn(message)
         fits.append(result)
