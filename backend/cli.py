@@ -94,6 +94,29 @@ def _build_parser() -> argparse.ArgumentParser:
     est = sub.add_parser("estimate", help="estimate the motion of the person in a video")
     est.add_argument("video", type=Path)
     est.add_argument("--out", type=Path, required=True, help="output .motion.npz")
+    _estimate_options(est)
+    est.add_argument(
+        "--preview", type=Path, default=None, help="write an MP4 preview (and a PNG contact sheet)"
+    )
+    est.add_argument("--events", action="store_true", help="JSON-lines events on stdout")
+    est.add_argument("--verbose", action="store_true")
+    batch = sub.add_parser("batch", help="a folder of clips -> one motion file each, on every core, resumable")
+    batch.add_argument("folder", type=Path, help="folder of video clips")
+    batch.add_argument("out_folder", type=Path, help="where the .motion.npz files and batch_summary.json go")
+    batch.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per core)")
+    batch.add_argument("--force", action="store_true", help="redo clips whose motion file is already there")
+    _estimate_options(batch)
+    batch.add_argument("--verbose", action="store_true")
+    sub.add_parser("prepare", help="one-time set-up: build caches so that the first estimate is fast")
+    sub.add_parser("info", help="versions and devices")
+    for optional in (_optional_cli("backend.train.cli"), _optional_cli("bench.cli")):
+        if optional is not None:
+            optional.add_parsers(sub)
+    return parser
+
+
+def _estimate_options(est: argparse.ArgumentParser) -> None:
+    """The options an estimate takes (the ``estimate`` and ``batch`` commands)."""
     est.add_argument(
         "--body",
         choices=["anny", "smpl", "smplh", "smplx"],
@@ -156,17 +179,6 @@ def _build_parser() -> argparse.ArgumentParser:
         "--still-camera", action="store_true", help="the camera stands still: do not estimate its rotation"
     )
     est.add_argument("--no-face", action="store_true", help="do not keep face landmarks")
-    est.add_argument(
-        "--preview", type=Path, default=None, help="write an MP4 preview (and a PNG contact sheet)"
-    )
-    est.add_argument("--events", action="store_true", help="JSON-lines events on stdout")
-    est.add_argument("--verbose", action="store_true")
-    sub.add_parser("prepare", help="one-time set-up: build caches so that the first estimate is fast")
-    sub.add_parser("info", help="versions and devices")
-    for optional in (_optional_cli("backend.train.cli"), _optional_cli("bench.cli")):
-        if optional is not None:
-            optional.add_parsers(sub)
-    return parser
 
 
 def _optional_cli(module: str) -> ModuleType | None:
@@ -249,6 +261,20 @@ def _estimate(args: argparse.Namespace, token: CancelToken, report: protocol.Rep
     return protocol.EXIT_OK
 
 
+def _batch(args: argparse.Namespace) -> int:
+    """``batch``: every clip of a folder; exit 1 if any clip failed, 2 if one was refused."""
+    from backend.pipeline.batch import run_batch
+
+    if not args.folder.is_dir():
+        raise BadInput(f"{args.folder} is not a folder of clips.")
+    if args.jobs < 0:
+        raise BadInput(f"--jobs must be 0 (one per core) or more, not {args.jobs}.")
+    outcomes = run_batch(args.folder, args.out_folder, _config(args), args.jobs, args.force)
+    if any(o.status == "failed" for o in outcomes):
+        return protocol.EXIT_INTERNAL
+    return protocol.EXIT_BAD_INPUT if any(o.status == "refused" for o in outcomes) else protocol.EXIT_OK
+
+
 def _prepare() -> int:
     from backend.prepare import prepare
 
@@ -285,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         watch.install()
         if args.command == "estimate":
             return _estimate(args, token, report)
+        if args.command == "batch":
+            return _batch(args)
         if args.command == "prepare":
             return _prepare()
         if args.command in ("train-prior", "train-lifter"):

@@ -153,6 +153,10 @@ class AnnyBody(BodyBase):
         self.register_buffer(
             "map_power", torch.tensor([e[2] for e in entries], dtype=torch.float32), persistent=False
         )
+        powered = [i for i, e in enumerate(entries) if e[2] < 1.0]
+        self.register_buffer("powered", torch.tensor(powered, dtype=torch.long), persistent=False)
+        self.split_entries = bool(powered)
+        """Whether some bones take a share of a joint's rotation (known at build time: no device read)."""
         self.n_bones = n_bones
         # Rest offsets (Anny axes): rotation taking the T-pose segment onto Anny's zero pose.
         with torch.no_grad():
@@ -309,8 +313,8 @@ class AnnyBody(BodyBase):
         root = root @ offsets[0].T
         rots = torch.cat([root[:, None], local], dim=1)  # (T, 22, 3, 3)
         sel = rots[:, self.map_joint]  # (T, E, 3, 3)
-        needs_power = self.map_power < 1.0
-        if bool(needs_power.any()):
+        if self.split_entries:  # the chained bones' share of their joint's rotation
+            needs_power = self.powered
             vec = roma.rotmat_to_rotvec(sel[:, needs_power])
             powered = roma.rotvec_to_rotmat(vec * self.map_power[needs_power][:, None])
             sel = sel.clone()

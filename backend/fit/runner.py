@@ -1,8 +1,10 @@
 """The stage runner: Adam with warm-up and cosine decay, early stopping, NaN rollback, progress, cancel.
 
-One stage optimises a group of parameters against a loss closure. A non-finite loss rolls the
-parameters back to the last snapshot (taken every ``SNAPSHOT_EVERY`` steps) and halves the step; a
-stage that ends non-finite keeps the parameters it started from, with a warning.
+One stage optimises a group of parameters against a loss closure. Every ``SNAPSHOT_EVERY`` steps the
+losses are read back at once: a non-finite loss or parameter rolls the parameters back to the last
+snapshot, resets Adam's moments and halves the step size for the rest of the stage; otherwise a new
+snapshot is taken and early stopping is checked. A stage with no finite stretch keeps the parameters
+it started from, with a warning.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ def _restore(group: list[torch.nn.Parameter], snapshot: list[torch.Tensor]) -> N
             p.copy_(s)
 
 
+def _finite(group: list[torch.nn.Parameter]) -> torch.Tensor:
+    """A device bool: every parameter of ``group`` is finite (no host transfer)."""
+    return torch.stack([torch.isfinite(p).all() for p in group]).all()
+
+
 def run_stage(
     group: list[torch.nn.Parameter],
     iters: int,
@@ -72,35 +79,44 @@ def run_stage(
     on_step: Callable[[int], None],
     is_cancelled: protocol.CancelCheck,
 ) -> StageOutcome:
-    """Optimise ``group`` for up to ``iters`` steps of ``loss_fn``; ``on_step(i)`` after each step."""
+    """Optimise ``group`` for up to ``iters`` steps of ``loss_fn``; ``on_step(i)`` after each step.
+
+    The losses stay on the device and are read back once every ``SNAPSHOT_EVERY`` steps (one transfer
+    for the lot, not one per step: on a GPU each read waits for the device), when the snapshot, the
+    NaN rollback and early stopping are decided.
+    """
     outcome = StageOutcome()
     optim = torch.optim.Adam(group, lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(iters))
     snapshot = [p.detach().clone() for p in group]
+    pending: list[torch.Tensor] = []
     for it in range(iters):
         if is_cancelled():
             raise Cancelled()
         optim.zero_grad(set_to_none=True)
         loss, outcome.terms = loss_fn()
         outcome.evaluations += 1
-        if not torch.isfinite(loss):
-            _restore(group, snapshot)
-            for g in optim.param_groups:
-                g["lr"] *= NAN_STEP_FACTOR
-            continue
         loss.backward()
         optim.step()
         sched.step()
-        history = outcome.losses
-        history.append(float(loss.detach()))
-        if it % SNAPSHOT_EVERY == SNAPSHOT_EVERY - 1:
-            snapshot = [p.detach().clone() for p in group]
-            before = history[-PLATEAU_WINDOW - 1] if len(history) > PLATEAU_WINDOW else math.inf
-            if len(history) > MIN_STEPS_BEFORE_STOP and before - history[-1] < rel_tol * abs(before):
-                break
+        pending.append(loss.detach())
         on_step(it)
-    finite = outcome.losses and math.isfinite(outcome.losses[-1])
-    if not finite or not all(torch.isfinite(p).all() for p in group):
+        if len(pending) < SNAPSHOT_EVERY and it < iters - 1:
+            continue
+        values = torch.cat([torch.stack(pending), _finite(group)[None].to(pending[0].dtype)]).tolist()
+        pending.clear()
+        if not all(math.isfinite(v) for v in values) or values[-1] != 1.0:  # roll back, smaller steps
+            _restore(group, snapshot)
+            optim.state.clear()
+            sched.base_lrs = [base * NAN_STEP_FACTOR for base in sched.base_lrs]
+            continue
+        outcome.losses.extend(values[:-1])
+        snapshot = [p.detach().clone() for p in group]
+        history = outcome.losses
+        before = history[-PLATEAU_WINDOW - 1] if len(history) > PLATEAU_WINDOW else math.inf
+        if len(history) > MIN_STEPS_BEFORE_STOP and before - history[-1] < rel_tol * abs(before):
+            break
+    if not outcome.losses or not bool(_finite(group)):
         _restore(group, snapshot)
         outcome.unstable = True
     return outcome

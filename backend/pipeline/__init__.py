@@ -33,7 +33,7 @@ from backend.io import motion as motion_io
 from backend.io.outputs import StagedOutputs, check_output_paths
 from backend.io.video import VideoInfo, probe
 from backend.lift.base import LiftResult
-from backend.pipeline.models import Models, load_models, make_lifter
+from backend.pipeline.models import Loaded, Models, load_models, make_lifter
 from backend.pipeline.preview import PreviewSource, write_preview
 from backend.pipeline.record import Camera, RunFacts, fit_inputs, metrics, motion_meta, person_arrays
 
@@ -109,14 +109,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _decode(video: Path, config: EstimateConfig) -> _Setup:
-    """Check and load everything the long stages need, so that a bad file fails at once."""
+def _decode(video: Path, config: EstimateConfig, loaded: Loaded | None) -> _Setup:
+    """Check and load everything the long stages need, so that a bad file fails at once (the models
+    from ``loaded`` when a persistent worker already has them)."""
     device = resolve_device(config.device)
     if device.type == "cpu":
         threads.configure()  # the cores other processes leave free (the fit keeps re-checking)
     info = probe(video)
-    models = load_models(config.lift)
-    body = build_body(config.body, config.model_path, config.gender, device)
+    if loaded is None:
+        models = load_models(config.lift)
+        body = build_body(config.body, config.model_path, config.gender, device)
+    else:
+        models = loaded.models_for(config.lift)
+        body = loaded.body_for(config.body, config.model_path, config.gender, device)
     dcfg = config.decode
     focal = "--focal-px" if dcfg.focal_px is not None else f"default {dcfg.default_fov_deg:g} deg field of view (long side)"
     return _Setup(device, body, models, info, Camera(info.intrinsics(dcfg.focal_px, dcfg.default_fov_deg), focal))
@@ -170,8 +175,10 @@ def estimate(
     preview: Path | None,
     report: protocol.Reporter,
     is_cancelled: protocol.CancelCheck,
+    loaded: Loaded | None = None,
 ) -> EstimateSummary:
-    """Run the whole pipeline on ``video`` and write ``out`` (and the preview, if asked).
+    """Run the whole pipeline on ``video`` and write ``out`` (and the preview, if asked); ``loaded``
+    keeps the models of a persistent worker between clips.
 
     Output paths are checked before decoding; every output is staged under a temporary name and
     renamed into place only when the whole run has succeeded (``backend.io.outputs``).
@@ -181,7 +188,7 @@ def estimate(
     dcfg = config.decode
     with StagedOutputs() as staged:
         with run.stage("decode"):
-            setup = _decode(video, config)
+            setup = _decode(video, config, loaded)
         with run.stage("detect"):
             found = detect_people(
                 setup.info, dcfg.start, dcfg.end, config.detect, report, is_cancelled, setup.camera.intrinsics

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from backend.body.factory import build_body
+from backend.body.model import BodyModel
 from backend.body.vposer import VPoser, load_vposer
 from backend.config import LiftConfig
 from backend.errors import BadInput
@@ -63,3 +67,24 @@ def make_lifter(models: Models, image_wh: tuple[int, int], config: LiftConfig | 
     if config.method == "fused":
         return FusedLifter(learned, MediaPipeBaselineLifter(), config.fusion_weight)
     return learned
+
+
+@dataclass
+class Loaded:
+    """What a persistent worker keeps between clips (``pipeline/batch.py``): the learned models and the
+    body models, by the settings that made them, so each is loaded once per process."""
+
+    models: dict[LiftConfig, Models] = field(default_factory=dict)
+    bodies: dict[tuple[str, str | None, str, str], BodyModel] = field(default_factory=dict)
+
+    def models_for(self, config: LiftConfig) -> Models:
+        if config not in self.models:
+            self.models[config] = load_models(config)
+        return self.models[config]
+
+    def body_for(self, body: str, model_path: str | None, gender: str, device: torch.device) -> BodyModel:
+        key = (body, model_path, gender, str(device))
+        if key not in self.bodies:
+            self.bodies[key] = build_body(body, model_path, gender, device)
+        return self.bodies[key]
+

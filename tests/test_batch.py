@@ -1,0 +1,68 @@
+"""``python -m backend batch``: a folder of clips on worker processes, per-clip outcomes, one retry for
+internal errors, none for bad input, and a rerun that skips what is done."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backend.errors import BadInput
+from backend.io import motion as motion_io
+from backend.pipeline.batch import ClipOutcome, _record, motion_paths
+from tests.conftest import DEMO, ROOT, run_ffmpeg
+
+
+def test_clips_sharing_a_name_get_distinct_motion_files(tmp_path) -> None:
+    clips = [tmp_path / "a.mp4", tmp_path / "A.mov", tmp_path / "b.mp4"]
+    names = {c.name: p.name for c, p in motion_paths(clips, tmp_path).items()}
+    assert names == {"a.mp4": "a_mp4.motion.npz", "A.mov": "A_mov.motion.npz", "b.mp4": "b.motion.npz"}
+
+
+def test_internal_errors_are_retried_once_and_bad_input_never() -> None:
+    def fails(exc: Exception):
+        def result():
+            raise exc
+
+        return result
+
+    outcome = ClipOutcome("clip.mp4", "clip.motion.npz")
+    assert _record(outcome, fails(RuntimeError("worker died"))) is True  # first failure: once more
+    assert _record(outcome, fails(RuntimeError("worker died"))) is False and outcome.status == "failed"
+    refused = ClipOutcome("bad.mp4", "bad.motion.npz")
+    assert _record(refused, fails(BadInput("not a video"))) is False and refused.status == "refused"
+    assert refused.attempts == 1 and "not a video" in refused.error
+
+
+def _batch(clips: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "backend", "batch", str(clips), str(out), "--preset", "fast", "--device", "cpu",
+            *extra]  # fmt: skip
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def test_batch_converts_a_folder_on_two_workers_and_a_rerun_skips_what_is_done(tmp_path) -> None:
+    if not DEMO.is_file():
+        pytest.skip("the demo clip is missing")
+    clips, out = tmp_path / "clips", tmp_path / "out"
+    clips.mkdir()
+    for name, start in (("jump", "1.0"), ("walk", "3.6")):  # two 12-frame clips of the man
+        run_ffmpeg("-ss", start, "-i", str(DEMO), "-frames:v", "12", "-vf", "scale=884:-2", "-an", str(clips / f"{name}.mp4"))
+    (clips / "broken.mp4").write_bytes(b"not a video at all")
+    run = _batch(clips, out, "--jobs", "2")
+    assert run.returncode == 2, run.stderr[-3000:]  # one clip refused, the others converted
+    summary = json.loads((out / "batch_summary.json").read_text())
+    status = {Path(c["video"]).name: c for c in summary["clips"]}
+    assert summary["counts"] == {"done": 2, "skipped": 0, "failed": 0, "refused": 1}
+    assert status["broken.mp4"]["attempts"] == 1 and status["broken.mp4"]["error"]
+    for name in ("jump", "walk"):
+        motion = motion_io.load(out / f"{name}.motion.npz")
+        assert motion.people[0].arrays["transl"].shape == (12, 3)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.motion.npz")}
+    again = _batch(clips, out, "--jobs", "2")
+    summary = json.loads((out / "batch_summary.json").read_text())
+    assert again.returncode == 2 and summary["counts"] == {"done": 0, "skipped": 2, "failed": 0, "refused": 1}
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.motion.npz")} == stamps  # untouched
+    assert "Traceback" not in run.stderr + again.stderr
