@@ -90,6 +90,16 @@ class FitResult:
         )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What the windows of one long clip share (``fit/windows.py``): the body's shape and the ground."""
+
+    shape_logits: np.ndarray
+    """(S,) the shape parameters (kept when ``schedule.fit_shape`` is False)."""
+    ground: tuple[np.ndarray, float] | None
+    """The ground plane (unit normal, offset) the contact stage keeps, or None: fit one."""
+
+
 class FitParams(torch.nn.Module):
     """The body's free parameters: per frame an orientation correction, 21 joint rotations and the
     pelvis position; one shape for the clip (the model's unconstrained shape parameters)."""

@@ -33,7 +33,7 @@ from backend.fit.contacts import (
     initial_ground,
     static_points,
 )
-from backend.fit.data import FitInputs, FitParams, FitResult
+from backend.fit.data import FitInputs, FitParams, FitResult, Shared
 from backend.fit.init import initial_orientation, initial_translation
 from backend.fit.mesh_parts import body_mesh_parts
 from backend.fit.mesh_term import MeshCollisionTerm
@@ -104,16 +104,16 @@ class TemporalFitter:
 
     def fit(
         self, inputs: FitInputs, report: protocol.Reporter, is_cancelled: protocol.CancelCheck,
-        shape_logits: np.ndarray | None = None,
+        shared: Shared | None = None,
     ) -> FitResult:  # fmt: skip
-        """Fit the clip; ``shape_logits`` (S,) starts the shape there (with ``schedule.fit_shape`` False:
-        keeps it, as the windows of a long clip share one body)."""
+        """Fit the clip; ``shared`` starts the shape there (kept with ``schedule.fit_shape`` False) and
+        keeps its ground: the windows of a long clip share one body and one floor."""
         cfg, body = self.config, self.body
         t = inputs.kp2d.shape[0]
         obs = observe(inputs, cfg.weights, self.device)
         logits0 = torch.zeros(body.shape_size, device=self.device)
-        if shape_logits is not None:
-            logits0 = torch.as_tensor(shape_logits, dtype=torch.float32, device=self.device)
+        if shared is not None:
+            logits0 = torch.as_tensor(shared.shape_logits, dtype=torch.float32, device=self.device)
         rest0 = body.rest_state(body.shape_from_params(logits0))
         conf2d = np.where(inputs.conf2d >= cfg.weights.min_confidence, inputs.conf2d, 0.0)
         rot0, params = self._initialise(inputs, conf2d, rest0)
@@ -145,6 +145,9 @@ class TemporalFitter:
             rest = self._stage_rest(stage, rest0, params, objective, t)
             if stage.terms.contacts and objective.feet is None:
                 self._plant_feet(inputs, params, rot0, rest, objective, ground)
+                if shared is not None and shared.ground is not None:  # the clip's floor, kept
+                    ground.reset(*shared.ground)
+                    ground.requires_grad_(False)
             outcome = run_stage(
                 stage.params, stage.iters, stage.lr, lambda s=stage, r=rest: objective(s, params, r, rot0),
                 cfg.schedule.rel_tol, on_step, is_cancelled,

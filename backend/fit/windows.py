@@ -21,7 +21,7 @@ import torch
 
 from backend import protocol
 from backend.config import WindowConfig
-from backend.fit.data import FitInputs, FitResult
+from backend.fit.data import FitInputs, FitResult, Shared
 from backend.fit.optimize import TemporalFitter
 from backend.geometry.camera import project
 
@@ -138,15 +138,6 @@ def _window_reporter(report: protocol.Reporter, index: int, count: int) -> proto
     return forward
 
 
-def _ground(pieces: list[tuple[tuple[int, int], FitResult]]) -> tuple[np.ndarray, float] | None:
-    """The windows' ground planes averaged (they share the first frame's camera frame)."""
-    planes = [r.ground for _, r in pieces if r.ground is not None]
-    if not planes:
-        return None
-    normal = np.mean([n for n, _ in planes], axis=0)
-    return normal / np.linalg.norm(normal), float(np.mean([d for _, d in planes]))
-
-
 def fit_windowed(
     fitter: TemporalFitter, inputs: FitInputs, report: protocol.Reporter, is_cancelled: protocol.CancelCheck,
     config: WindowConfig,
@@ -160,9 +151,9 @@ def fit_windowed(
              config.overlap)  # fmt: skip
     pieces: list[tuple[tuple[int, int], FitResult]] = []
     for i, (a, b) in enumerate(windows):
-        shape = None if not pieces else pieces[0][1].shape_logits
-        current = fitter if shape is None else _shape_kept(fitter)
-        result = current.fit(slice_inputs(inputs, a, b), _window_reporter(report, i, len(windows)), is_cancelled, shape)
+        shared = None if not pieces else Shared(pieces[0][1].shape_logits, pieces[0][1].ground)
+        current = fitter if shared is None else _shape_kept(fitter)
+        result = current.fit(slice_inputs(inputs, a, b), _window_reporter(report, i, len(windows)), is_cancelled, shared)
         pieces.append(((a, b), result))
     first = pieces[0][1]
     arrays = _joined(pieces, t)
@@ -174,7 +165,7 @@ def fit_windowed(
         phenotypes=first.phenotypes, keypoints3d=np.zeros(0), projected=np.zeros(0), native_pose=np.zeros(0),
         stats=first.stats | {"windows": [list(w) for w in windows]},
         warnings=list(dict.fromkeys(w for _, r in pieces for w in r.warnings)),
-        parts=parts, ground=_ground(pieces), contacts=arrays.get("contacts"), shape_logits=first.shape_logits,
+        parts=parts, ground=first.ground, contacts=arrays.get("contacts"), shape_logits=first.shape_logits,
     )  # fmt: skip
     return _recomputed(fitter, joined, inputs.intrinsics)
 
