@@ -44,6 +44,7 @@ def main() -> int:
         folder = Path(tmp) / "clips"
         folder.mkdir()
         clips = cut(folder, args.clips, args.frames)
+        (Path(tmp) / "seq").mkdir()
         clock = time.perf_counter()
         for clip in clips:
             subprocess.run([sys.executable, "-m", "backend", "estimate", str(clip), "--out",

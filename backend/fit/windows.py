@@ -33,13 +33,14 @@ _PART_ROTATIONS = ("left_hand_pose", "right_hand_pose", "jaw_pose")
 
 
 def spans(t: int, config: WindowConfig) -> list[tuple[int, int]]:
-    """The windows ``[a, b)`` covering ``t`` frames (one when the clip fits in one window)."""
+    """The windows ``[a, b)`` covering ``t`` frames (one when the clip fits in one window); a last window
+    shorter than half a window joins the one before (a short window costs almost as much as a full one)."""
     if t <= config.frames:
         return [(0, t)]
     step = config.frames - config.overlap
     starts = list(range(0, t - config.overlap, step))
     out = [(a, min(a + config.frames, t)) for a in starts]
-    if out[-1][1] - out[-1][0] < config.overlap + 1 and len(out) > 1:  # a sliver: fold it into the previous
+    if len(out) > 1 and out[-1][1] - out[-1][0] < config.frames // 2:  # a short tail: into the previous window
         out[-2:] = [(out[-2][0], t)]
     return out
 
