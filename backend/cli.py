@@ -105,6 +105,9 @@ def _build_parser() -> argparse.ArgumentParser:
     batch.add_argument("out_folder", type=Path, help="where the .motion.npz files and batch_summary.json go")
     batch.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per core)")
     batch.add_argument("--force", action="store_true", help="redo clips whose motion file is already there")
+    batch.add_argument("--ray", metavar="ADDRESS", default=None,
+                       help="run the clips as Ray tasks: 'local' starts Ray here, 'auto' or ray://host:port joins "
+                       "a cluster (needs the [ray] extra)")  # fmt: skip
     _estimate_options(batch)
     batch.add_argument("--verbose", action="store_true")
     sub.add_parser("prepare", help="one-time set-up: build caches so that the first estimate is fast")
@@ -269,7 +272,12 @@ def _batch(args: argparse.Namespace) -> int:
         raise BadInput(f"{args.folder} is not a folder of clips.")
     if args.jobs < 0:
         raise BadInput(f"--jobs must be 0 (one per core) or more, not {args.jobs}.")
-    outcomes = run_batch(args.folder, args.out_folder, _config(args), args.jobs, args.force)
+    if args.ray is not None:
+        from backend.pipeline.ray_batch import run_batch_ray
+
+        outcomes = run_batch_ray(args.folder, args.out_folder, _config(args), args.ray, args.force)
+    else:
+        outcomes = run_batch(args.folder, args.out_folder, _config(args), args.jobs, args.force)
     if any(o.status == "failed" for o in outcomes):
         return protocol.EXIT_INTERNAL
     return protocol.EXIT_BAD_INPUT if any(o.status == "refused" for o in outcomes) else protocol.EXIT_OK

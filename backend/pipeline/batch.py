@@ -73,7 +73,7 @@ def _loaded() -> Loaded:
     return Loaded()
 
 
-def _run_clip(video: str, motion: str, config: EstimateConfig) -> tuple[float, list[str], int]:
+def run_clip(video: str, motion: str, config: EstimateConfig) -> tuple[float, list[str], int]:
     """One clip in a worker process: (seconds, warnings, the worker's process id)."""
     from backend.pipeline import estimate
 
@@ -82,7 +82,7 @@ def _run_clip(video: str, motion: str, config: EstimateConfig) -> tuple[float, l
     return time.perf_counter() - clock, summary.warnings, os.getpid()
 
 
-def _record(outcome: ClipOutcome, future_result: Callable[[], tuple[float, list[str], int]]) -> bool:
+def record_outcome(outcome: ClipOutcome, future_result: Callable[[], tuple[float, list[str], int]]) -> bool:
     """Fill ``outcome`` from a finished task; True when it should be tried again."""
     outcome.attempts += 1
     try:
@@ -116,13 +116,13 @@ def run_batch(
     if todo:
         context = multiprocessing.get_context("spawn")  # MediaPipe and torch do not survive fork
         with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            pending = {pool.submit(_run_clip, o.video, o.motion, config): o for o in todo}
+            pending = {pool.submit(run_clip, o.video, o.motion, config): o for o in todo}
             while pending:
                 future = next(as_completed(pending))
                 outcome = pending.pop(future)
-                if _record(outcome, future.result):
+                if record_outcome(outcome, future.result):
                     log.warning("%s failed (%s); trying once more", Path(outcome.video).name, outcome.error)
-                    pending[pool.submit(_run_clip, outcome.video, outcome.motion, config)] = outcome
+                    pending[pool.submit(run_clip, outcome.video, outcome.motion, config)] = outcome
                 else:
                     log.info("%s: %s%s", Path(outcome.video).name, outcome.status,
                              f" ({outcome.error})" if outcome.error else f" in {outcome.seconds:.1f} s")  # fmt: skip
