@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import bpy  # noqa: E402
 
 from bench.render_demo import composite, setup_render, video_frame  # noqa: E402
-from blender_addon import api, retarget  # noqa: E402
+from blender_addon import api  # noqa: E402
 from tests import retarget_rigs as rr  # noqa: E402
 
 log = logging.getLogger("retarget_demo")
@@ -43,19 +42,8 @@ RIGIFY_JOINTS = {s: f"ORG-{b}" for s, b in (("upper_arm.L", "upper_arm.L"), ("fo
 
 def measure(source, target, joints: dict[str, str], frames: range) -> dict[str, float]:
     """Effector errors (share of limb length, max and mean over frames and effectors) and ankle sink (mm)."""
-    chains = retarget.source_map(source)
-    src_joints = {s: chains[s][0] for s in joints}
-    rest = [{s: (np.array(a.matrix_world) @ np.array([*a.data.bones[b].head_local, 1.0]))[:3] for s, b in j.items()}
-            for a, j in ((source, src_joints), (target, joints))]  # fmt: skip
-    scale = (rest[1]["thigh.L"][2] - rest[1]["foot.L"][2]) / (rest[0]["thigh.L"][2] - rest[0]["foot.L"][2])
-    errors, sink = [], []
-    for frame in frames:
-        bpy.context.scene.frame_set(frame)
-        src, tgt = rr.slot_heads(source, src_joints), rr.slot_heads(target, joints)
-        errors.append(list(rr.effector_errors(src, tgt, rest[0], rest[1]).values()))
-        sink += [rest[1][f][2] + scale * (src[f][2] - rest[0][f][2]) - tgt[f][2] for f in ("foot.L", "foot.R")]
-    e = np.array(errors)
-    out = {"max": float(e.max()), "mean": float(e.mean()), "sink_mm": 1000 * float(max(sink))}
+    e, sink = rr.follow(source, target, joints, frames)
+    out = {"max": float(e.max()), "mean": float(e.mean()), "sink_mm": 1000 * float(sink.max())}
     out |= {f"max_{name}": float(v) for name, v in zip(rr.EFFECTORS, e.max(0), strict=True)}
     return out
 

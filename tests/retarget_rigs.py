@@ -8,6 +8,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from blender_addon import retarget
 from blender_addon import retarget_maps as maps
 
 EFFECTORS = {  # effector slot: chain base slot, middle slot (None: a single segment)
@@ -120,3 +121,27 @@ def effector_errors(
         l_t = chain_length(target_rest, base, middle, end)
         out[end] = float(np.linalg.norm((target[end] - target[base]) / l_t - (source[end] - source[base]) / l_s))
     return out
+
+
+def rest_heads(armature: bpy.types.Object, slots: dict[str, str]) -> dict[str, np.ndarray]:
+    """slot -> (3,) world position of the mapped bone's head at rest."""
+    world = np.array(armature.matrix_world)
+    return {s: (world @ np.array([*armature.data.bones[b].head_local, 1.0]))[:3] for s, b in slots.items()}
+
+
+def follow(
+    source: bpy.types.Object, target: bpy.types.Object, target_joints: dict[str, str], frames: range
+) -> tuple[np.ndarray, np.ndarray]:
+    """(F, 5) per frame the effector errors (:func:`effector_errors`) and (F, 2) how far each target ankle is
+    below where the source's ankle puts it (scaled from the ankles' rest heights; > 0: too low)."""
+    chains = retarget.source_map(source)
+    src_joints = {s: chains[s][0] for s in target_joints}
+    src_rest, tgt_rest = rest_heads(source, src_joints), rest_heads(target, target_joints)
+    scale = (tgt_rest["thigh.L"][2] - tgt_rest["foot.L"][2]) / (src_rest["thigh.L"][2] - src_rest["foot.L"][2])
+    errors, sink = [], []
+    for frame in frames:
+        bpy.context.scene.frame_set(frame)
+        src, tgt = slot_heads(source, src_joints), slot_heads(target, target_joints)
+        errors.append(list(effector_errors(src, tgt, src_rest, tgt_rest).values()))
+        sink.append([tgt_rest[f][2] + scale * (src[f][2] - src_rest[f][2]) - tgt[f][2] for f in ("foot.L", "foot.R")])
+    return np.array(errors), np.array(sink)

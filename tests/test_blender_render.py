@@ -144,29 +144,6 @@ def test_rendered_body_covers_the_detected_torso(imported, raw, tmp_path) -> Non
 
 
 # ---------------------------------------------------------------------- retarget (each builds its own scene)
-def _rest_heads(armature, slots: dict[str, str]) -> dict[str, np.ndarray]:
-    world = np.array(armature.matrix_world)
-    return {s: (world @ np.array([*armature.data.bones[b].head_local, 1.0]))[:3] for s, b in slots.items()}
-
-
-def _follow(source, target, target_joints: dict[str, str], frames: range) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame: the effector errors (``retarget_rigs.effector_errors``) and how far each target ankle is
-    below where the source's ankle puts it (scaled from the ankles' rest heights; > 0: too low)."""
-    from blender_addon import retarget
-
-    chains = retarget.source_map(source)
-    src_joints = {s: chains[s][0] for s in target_joints}
-    src_rest, tgt_rest = _rest_heads(source, src_joints), _rest_heads(target, target_joints)
-    scale = (tgt_rest["thigh.L"][2] - tgt_rest["foot.L"][2]) / (src_rest["thigh.L"][2] - src_rest["foot.L"][2])
-    errors, sink = [], []
-    for frame in frames:
-        bpy.context.scene.frame_set(frame)
-        src, tgt = rr.slot_heads(source, src_joints), rr.slot_heads(target, target_joints)
-        errors.append(list(rr.effector_errors(src, tgt, src_rest, tgt_rest).values()))
-        sink.append([tgt_rest[f][2] + scale * (src[f][2] - src_rest[f][2]) - tgt[f][2] for f in ("foot.L", "foot.R")])
-    return np.array(errors), np.array(sink)
-
-
 def test_retarget_onto_a_mixamo_rig_with_other_proportions_and_rest_pose(demo_motion, tmp_path) -> None:
     """A T-pose, 15% larger, Mixamo-named rig with random bone rolls in FBX axes: wrists, ankles and head
     follow within 5% of limb length (in fact far closer), feet stay out of the floor, the rig's own
@@ -183,7 +160,7 @@ def test_retarget_onto_a_mixamo_rig_with_other_proportions_and_rest_pose(demo_mo
     joints = {s: result.slots[s] for s in ("upper_arm.L", "forearm.L", "hand.L", "upper_arm.R", "forearm.R",
                                            "hand.R", "thigh.L", "shin.L", "foot.L", "thigh.R", "shin.R",
                                            "foot.R", "neck", "head")}  # fmt: skip
-    errors, sink = _follow(source, target, joints, range(START + 1, END + 1))
+    errors, sink = rr.follow(source, target, joints, range(START + 1, END + 1))
     log.info("retarget onto Mixamo: effector error (share of limb length) max %s mean %s; ankle sink max %.2f mm",
              errors.max(0).round(4), errors.mean(0).round(4), 1000 * sink.max())  # fmt: skip
     assert errors.max() < 0.05 and errors[:, :4].max() < 0.005  # hands and feet: two-bone reach
@@ -206,7 +183,7 @@ def test_retarget_onto_a_generated_rigify_rig(demo_motion) -> None:
            "upper_arm.R": "ORG-upper_arm.R", "forearm.R": "ORG-forearm.R", "hand.R": "ORG-hand.R",
            "thigh.L": "ORG-thigh.L", "shin.L": "ORG-shin.L", "foot.L": "ORG-foot.L", "thigh.R": "ORG-thigh.R",
            "shin.R": "ORG-shin.R", "foot.R": "ORG-foot.R", "neck": "ORG-spine.004", "head": "ORG-spine.006"}  # fmt: skip
-    errors, sink = _follow(source, target, org, range(START + 1, END + 1, 3))
+    errors, sink = rr.follow(source, target, org, range(START + 1, END + 1, 3))
     log.info("retarget onto Rigify: scale %.3f, effector error max %s mean %s; ankle sink max %.2f mm",
              result.scale, errors.max(0).round(4), errors.mean(0).round(4), 1000 * sink.max())  # fmt: skip
     assert errors.max() < 0.05 and sink.max() < 1e-3

@@ -97,22 +97,38 @@ def record_outcome(outcome: ClipOutcome, future_result: Callable[[], tuple[float
         return outcome.attempts < 2
 
 
-def run_batch(
-    folder: Path, out_folder: Path, config: EstimateConfig, jobs: int = 0, force: bool = False
-) -> list[ClipOutcome]:
-    """Convert every clip of ``folder`` into ``out_folder`` with ``jobs`` worker processes (0: one per
-    core); returns one outcome per clip and writes the summary."""
+def plan(folder: Path, out_folder: Path, force: bool) -> tuple[list[ClipOutcome], list[ClipOutcome]]:
+    """Every clip's outcome (already converted ones marked ``skipped`` unless ``force``) and those to run."""
     out_folder.mkdir(parents=True, exist_ok=True)
-    clips = find_clips(folder)
-    outcomes = [ClipOutcome(str(v), str(m)) for v, m in motion_paths(clips, out_folder).items()]
+    outcomes = [ClipOutcome(str(v), str(m)) for v, m in motion_paths(find_clips(folder), out_folder).items()]
     todo = []
     for outcome in outcomes:
         if not force and is_done(Path(outcome.video), Path(outcome.motion)):
             outcome.status = "skipped"
         else:
             todo.append(outcome)
+    return outcomes, todo
+
+
+def finished(outcome: ClipOutcome, future_result: Callable[[], tuple[float, list[str], int]]) -> bool:
+    """Record a finished task (:func:`record_outcome`) and log it; True when it should run once more."""
+    again = record_outcome(outcome, future_result)
+    if again:
+        log.warning("%s failed (%s); trying once more", Path(outcome.video).name, outcome.error)
+    else:
+        log.info("%s: %s%s", Path(outcome.video).name, outcome.status,
+                 f" ({outcome.error})" if outcome.error else f" in {outcome.seconds:.1f} s")  # fmt: skip
+    return again
+
+
+def run_batch(
+    folder: Path, out_folder: Path, config: EstimateConfig, jobs: int = 0, force: bool = False
+) -> list[ClipOutcome]:
+    """Convert every clip of ``folder`` into ``out_folder`` with ``jobs`` worker processes (0: one per
+    core); returns one outcome per clip and writes the summary."""
+    outcomes, todo = plan(folder, out_folder, force)
     jobs = min(jobs or (os.cpu_count() or 1), max(len(todo), 1))
-    log.info("%d clip(s), %d to convert with %d worker(s)", len(clips), len(todo), jobs)
+    log.info("%d clip(s), %d to convert with %d worker(s)", len(outcomes), len(todo), jobs)
     if todo:
         context = multiprocessing.get_context("spawn")  # MediaPipe and torch do not survive fork
         with ProcessPoolExecutor(jobs, mp_context=context) as pool:
@@ -120,12 +136,8 @@ def run_batch(
             while pending:
                 future = next(as_completed(pending))
                 outcome = pending.pop(future)
-                if record_outcome(outcome, future.result):
-                    log.warning("%s failed (%s); trying once more", Path(outcome.video).name, outcome.error)
+                if finished(outcome, future.result):
                     pending[pool.submit(run_clip, outcome.video, outcome.motion, config)] = outcome
-                else:
-                    log.info("%s: %s%s", Path(outcome.video).name, outcome.status,
-                             f" ({outcome.error})" if outcome.error else f" in {outcome.seconds:.1f} s")  # fmt: skip
     write_summary(out_folder / SUMMARY, outcomes)
     return outcomes
 

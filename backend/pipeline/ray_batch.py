@@ -16,16 +16,7 @@ from typing import Any
 
 from backend.config import EstimateConfig
 from backend.errors import BadInput
-from backend.pipeline.batch import (
-    SUMMARY,
-    ClipOutcome,
-    find_clips,
-    is_done,
-    motion_paths,
-    record_outcome,
-    run_clip,
-    write_summary,
-)
+from backend.pipeline.batch import SUMMARY, ClipOutcome, finished, plan, run_clip, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +47,7 @@ def run_batch_ray(
     """Convert every clip of ``folder`` into ``out_folder`` with one Ray task per clip; returns one outcome
     per clip and writes the summary (see the module doc)."""
     ray = _ray()
-    out_folder.mkdir(parents=True, exist_ok=True)
-    clips = find_clips(folder)
-    outcomes = [ClipOutcome(str(v), str(m)) for v, m in motion_paths(clips, out_folder).items()]
-    todo = []
-    for outcome in outcomes:
-        if not force and is_done(Path(outcome.video), Path(outcome.motion)):
-            outcome.status = "skipped"
-        else:
-            todo.append(outcome)
+    outcomes, todo = plan(folder, out_folder, force)
     started = False
     if todo and not ray.is_initialized():
         ray.init(address=None if address == "local" else address, logging_level=logging.WARNING)
@@ -72,16 +55,13 @@ def run_batch_ray(
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(run_clip)  # retried here, once, for internal errors only
         pending = {task.remote(o.video, o.motion, config): o for o in todo}
-        log.info("%d clip(s), %d to convert on Ray (%s)", len(clips), len(todo), ray.cluster_resources() if todo else "")
+        log.info("%d clip(s), %d to convert on Ray (%s)", len(outcomes), len(todo),
+                 ray.cluster_resources() if todo else "")  # fmt: skip
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             outcome = pending.pop(ref)
-            if record_outcome(outcome, _result(ray, ref)):
-                log.warning("%s failed (%s); trying once more", Path(outcome.video).name, outcome.error)
+            if finished(outcome, _result(ray, ref)):
                 pending[task.remote(outcome.video, outcome.motion, config)] = outcome
-            else:
-                log.info("%s: %s%s", Path(outcome.video).name, outcome.status,
-                         f" ({outcome.error})" if outcome.error else f" in {outcome.seconds:.1f} s")  # fmt: skip
     finally:
         if started:
             ray.shutdown()
