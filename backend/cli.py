@@ -100,6 +100,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     est.add_argument("--events", action="store_true", help="JSON-lines events on stdout")
     est.add_argument("--verbose", action="store_true")
+    ppl = sub.add_parser("people", help="who is in a video: every tracked person with a thumbnail, no fit")
+    ppl.add_argument("video", type=Path)
+    ppl.add_argument("--out", type=Path, required=True, help="output .people.npz")
+    ppl.add_argument("--start", type=int, default=0, help="first frame (0-based)")
+    ppl.add_argument("--end", type=int, default=None, help="last frame, exclusive")
+    ppl.add_argument("--events", action="store_true", help="JSON-lines events on stdout")
+    ppl.add_argument("--verbose", action="store_true")
     batch = sub.add_parser("batch", help="a folder of clips -> one motion file each, on every core, resumable")
     batch.add_argument("folder", type=Path, help="folder of video clips")
     batch.add_argument("out_folder", type=Path, help="where the .motion.npz files and batch_summary.json go")
@@ -156,7 +163,8 @@ def _estimate_options(est: argparse.ArgumentParser) -> None:
     )
     est.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     est.add_argument("--preset", choices=PRESETS, default="balanced")
-    est.add_argument("--person", default="auto", help="auto (most prominent), all, or a track id")
+    est.add_argument("--person", default="auto",
+                     help="auto (the most prominent), all, a track id, or ids separated by commas (0,2)")  # fmt: skip
     est.add_argument("--start", type=int, default=0, help="first frame (inclusive)")
     est.add_argument("--end", type=int, default=None, help="last frame (exclusive)")
     est.add_argument("--focal-px", type=float, default=None, help="focal length in pixels")
@@ -204,9 +212,12 @@ def _config(args: argparse.Namespace) -> EstimateConfig:
         raise BadInput(f"--focal-px must be a focal length in pixels between 1 and {MAX_FOCAL_PX:g}, not {args.focal_px}.")
     if not (math.isfinite(args.fusion_weight) and 0.0 <= args.fusion_weight <= 1.0):
         raise BadInput(f"--fusion-weight is the learned lifter's share, between 0 and 1, not {args.fusion_weight}.")
-    person = str(args.person)
-    if person not in ("auto", "all") and not person.isdigit():
-        raise BadInput("--person takes auto, all or a track id (a number printed in the warnings).")
+    person = str(args.person).replace(" ", "")
+    if person not in ("auto", "all") and not all(part.isdigit() for part in person.split(",")):
+        raise BadInput(
+            "--person takes auto, all, a track id or ids separated by commas (numbers listed in the "
+            "warnings and in the motion file's meta 'tracked')."
+        )
     from backend.body.factory import check_body_choice  # numpy only; the model itself loads in estimate
 
     model_path = str(args.model_path) if args.model_path is not None else None
@@ -244,6 +255,16 @@ def _fit_config(args: argparse.Namespace) -> FitConfig:
     for assignment in args.fit_set:
         fit = with_setting(fit, assignment)
     return fit
+
+
+def _people(args: argparse.Namespace, token: CancelToken, report: protocol.Reporter) -> int:
+    from backend.pipeline.people import find_people
+
+    if args.start < 0 or (args.end is not None and args.end <= args.start):
+        raise BadInput("--start must be >= 0 and --end greater than --start.")
+    people = find_people(args.video, args.out, DecodeConfig(start=args.start, end=args.end), report, token)
+    log.info("wrote %s: %d people (fit some with estimate --person ID[,ID...])", args.out, len(people))
+    return protocol.EXIT_OK
 
 
 def _estimate(args: argparse.Namespace, token: CancelToken, report: protocol.Reporter) -> int:
@@ -321,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _estimate(args, token, report)
         if args.command == "batch":
             return _batch(args)
+        if args.command == "people":
+            return _people(args, token, report)
         if args.command == "prepare":
             return _prepare()
         if args.command in ("train-prior", "train-lifter"):
@@ -358,9 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cancelled_hard(args: argparse.Namespace, report: _Events) -> None:
     """The cancel deadline passed inside a long native call: report, remove this run's temporary files."""
-    if getattr(args, "command", "") == "estimate":
+    if getattr(args, "command", "") in ("estimate", "people"):
         targets = [Path(args.out)]
-        if args.preview is not None:
+        if getattr(args, "preview", None) is not None:
             targets += [Path(args.preview), Path(args.preview).with_suffix(".png")]
         remove_temporaries(targets)
     report.last_words(protocol.error("cancelled", "Cancelled; no output was written."))

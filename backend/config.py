@@ -42,6 +42,8 @@ class DetectConfig:
     model_complexity: int = 1
     silhouette_size: int = 64
     """Side of the square silhouette kept per frame (inside the subject's box)."""
+    workers: int = 0
+    """Threads that detect stretches of the clip side by side; 0: one per core other processes leave free."""
     camera_motion: bool = True
     """Estimate a panning or tilting camera's rotation from the background (``--still-camera``: off,
     the camera is taken to stand still)."""

@@ -1,4 +1,4 @@
-"""``python -m backend bench accuracy|collision|real``: argument parsing and dispatch (no heavy imports)."""
+"""``python -m backend bench accuracy|collision|real|crowd``: argument parsing and dispatch (no heavy imports)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                       help="change one fit setting (as estimate --fit-set)")  # fmt: skip
     real.add_argument("--out", type=Path, default=None, help="JSON report (default: none, table in the log)")
     real.add_argument("--verbose", action="store_true")
+    crowd = kinds.add_parser(
+        "crowd", help="render two and three people crossing (exact identities), score identity switches"
+    )
+    crowd.add_argument("--cases", type=int, default=None, help="run only the first N cases")
+    crowd.add_argument("--cache-dir", type=Path, default=None, help="rendered clips (default: ~/.cache/video2anim/bench)")
+    crowd.add_argument("--out", type=Path, default=None, help="JSON report (default: none, table in the log)")
+    crowd.add_argument("--verbose", action="store_true")
+
+
+def _run_crowd(args: argparse.Namespace) -> int:
+    import json
+
+    from backend.io.atomic import atomic_path
+    from bench.crowd import run_crowd, table
+
+    rows = run_crowd(args.cases, args.cache_dir)
+    log.info("crowd bench (identities, frame by frame against the rendered people):\n%s", table(rows))
+    if args.out is not None:
+        with atomic_path(args.out, suffix=".json") as tmp:
+            tmp.write_text(json.dumps(rows, indent=1))
+    return 0
 
 
 def _run_real(args: argparse.Namespace) -> int:
@@ -107,6 +128,8 @@ def run_bench(args: argparse.Namespace) -> int:
         return _run_real(args)
     if args.cases is not None and args.cases < 1:
         raise BadInput("--cases must be at least 1.")
+    if args.bench == "crowd":
+        return _run_crowd(args)
     if args.bench == "collision":
         from bench.collision import CollisionBenchConfig, run_collision
 

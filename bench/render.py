@@ -103,7 +103,7 @@ def face_regions(skin_weights: np.ndarray, faces: np.ndarray, bone_labels: list[
 
 
 @contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
+def quiet_stdout() -> Iterator[None]:
     """Send fd 1 (Blender's render progress lines) to /dev/null while inside."""
     sys.stdout.flush()
     saved = os.dup(1)
@@ -117,14 +117,14 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(devnull)
 
 
-def _material(bpy: ModuleType, name: str, colour: tuple[float, float, float]):  # noqa: ANN202
+def material(bpy: ModuleType, name: str, colour: tuple[float, float, float]):  # noqa: ANN202
     mat = bpy.data.materials.new(name)
     mat.diffuse_color = (*colour, 1.0)
     mat.roughness = 0.6
     return mat
 
 
-def _mesh_object(bpy: ModuleType, name: str, n_verts: int, faces: np.ndarray):  # noqa: ANN202
+def mesh_object(bpy: ModuleType, name: str, n_verts: int, faces: np.ndarray):  # noqa: ANN202
     mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(np.zeros((n_verts, 3)).tolist(), [], np.asarray(faces).tolist())
     obj = bpy.data.objects.new(name, mesh)
@@ -132,7 +132,7 @@ def _mesh_object(bpy: ModuleType, name: str, n_verts: int, faces: np.ndarray):  
     return obj
 
 
-def _build_scene(bpy: ModuleType, case: BenchCase, faces: np.ndarray, regions: np.ndarray, n_verts: int):  # noqa: ANN202
+def build_scene(bpy: ModuleType, case: BenchCase, faces: np.ndarray, regions: np.ndarray, n_verts: int):  # noqa: ANN202
     """An empty scene with the camera, the body mesh and the floor; returns (body, floor) meshes."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
@@ -164,14 +164,14 @@ def _build_scene(bpy: ModuleType, case: BenchCase, faces: np.ndarray, regions: n
     scene.collection.objects.link(camera)
     scene.camera = camera  # at the origin, unrotated: looks down -Z, +Y up
 
-    body = _mesh_object(bpy, "body", n_verts, faces)
+    body = mesh_object(bpy, "body", n_verts, faces)
     for name, colour in zip(REGIONS, PALETTE, strict=True):
-        body.data.materials.append(_material(bpy, name, colour))
+        body.data.materials.append(material(bpy, name, colour))
     body.data.polygons.foreach_set("material_index", regions.astype(np.int32))
     body.data.polygons.foreach_set("use_smooth", np.ones(len(faces), dtype=bool))
-    floor = _mesh_object(bpy, "floor", (FLOOR_TILES + 1) ** 2, _tile_faces(FLOOR_TILES))
+    floor = mesh_object(bpy, "floor", (FLOOR_TILES + 1) ** 2, _tile_faces(FLOOR_TILES))
     for k, shade in enumerate(FLOOR_SHADES):
-        floor.data.materials.append(_material(bpy, f"floor_{k}", tuple(c * shade for c in FLOOR_COLOUR)))
+        floor.data.materials.append(material(bpy, f"floor_{k}", tuple(c * shade for c in FLOOR_COLOUR)))
     tiles = np.random.default_rng(7).integers(len(FLOOR_SHADES), size=FLOOR_TILES * FLOOR_TILES)
     floor.data.polygons.foreach_set("material_index", tiles.astype(np.int32))
     return body.data, floor.data
@@ -210,7 +210,7 @@ def render_frames(
     bpy = require_bpy()
     frames = list(range(len(posed.vertices))) if frames is None else frames
     Path(folder).mkdir(parents=True, exist_ok=True)
-    body, floor = _build_scene(bpy, case, faces, regions, posed.vertices.shape[1])
+    body, floor = build_scene(bpy, case, faces, regions, posed.vertices.shape[1])
     scene = bpy.context.scene
     paths = []
     for t in frames:
@@ -220,7 +220,7 @@ def render_frames(
         floor.update()
         path = Path(folder) / f"frame_{t:04d}.png"
         scene.render.filepath = str(path)
-        with _quiet_stdout():
+        with quiet_stdout():
             bpy.ops.render.render(write_still=True)
         paths.append(path)
         if on_frame is not None:

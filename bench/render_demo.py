@@ -68,18 +68,32 @@ def setup_render(scene: bpy.types.Scene, percentage: int) -> None:
     shading.light, shading.color_type, shading.single_color = "STUDIO", "SINGLE", BODY_COLOUR
 
 
+PERSON_COLOURS = ((0.2, 0.75, 1.0, 1.0), (1.0, 0.45, 0.2, 1.0), (0.4, 1.0, 0.3, 1.0))
+"""Body colours of the people, in the file's order (``--all``)."""
+
+
 def render_frames(
-    motion: Path, out: Path, frames: Sequence[int], video: Path | None = None, percentage: int = 50
-) -> list[Path]:
-    """Import ``motion`` into an empty scene and write one composite PNG per frame; return their paths."""
+    motion: Path, out: Path, frames: Sequence[int], video: Path | None = None, percentage: int = 50,
+    everyone: bool = False,
+) -> list[Path]:  # fmt: skip
+    """Import ``motion`` (``everyone``: every person in it, each body in its own colour) into an empty
+    scene and write one composite PNG per frame; return their paths."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     clip, _ = md.read_motion(motion)
     video = video or md.find_source_video(motion, clip.source_video)
     if video is None:
         raise FileNotFoundError(f"{clip.source_video!r} is not next to {motion}: pass --video")
-    api.import_motion(motion, video_path=video, ground_plane=False)
     scene = bpy.context.scene
-    setup_render(scene, percentage)
+    if everyone:
+        armatures = api.import_people(motion, video_path=video, ground_plane=False)
+        setup_render(scene, percentage)
+        scene.display.shading.color_type = "OBJECT"
+        for k, armature in enumerate(armatures):
+            for child in armature.children:
+                child.color = PERSON_COLOURS[k % len(PERSON_COLOURS)]
+    else:
+        api.import_motion(motion, video_path=video, ground_plane=False)
+        setup_render(scene, percentage)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,9 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, nargs="+", default=[40, 110, 205])
     parser.add_argument("--video", type=Path, default=None, help="footage (default: found next to the file)")
     parser.add_argument("--percentage", type=int, default=50, help="render size, percent of the clip's")
+    parser.add_argument("--all", action="store_true", help="every person in the file, each in its own colour")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
-    written = render_frames(args.motion, args.out, args.frames, args.video, args.percentage)
+    written = render_frames(args.motion, args.out, args.frames, args.video, args.percentage, args.all)
     return 0 if len(written) == len(args.frames) else 1
 
 

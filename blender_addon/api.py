@@ -46,7 +46,7 @@ def estimate_clip(
     out: str | Path,
     *,
     preset: str = "balanced",
-    person: str = "auto",
+    person: str | int | Sequence[int] = "auto",
     start: int = 0,
     end: int | None = None,
     device: str | None = None,
@@ -68,7 +68,8 @@ def estimate_clip(
         video: the clip.
         out: the motion file to write; its log goes next to it (``<name>.log``).
         preset: ``fast``, ``balanced`` or ``accurate``.
-        person: ``auto``, ``all`` or a track id.
+        person: ``auto``, ``all``, a track id or a list of ids (the motion file's meta ``tracked`` lists
+            everyone found, with a thumbnail of each in its ``thumbnails`` array).
         start, end: source frames, 0-based, ``end`` exclusive (None: to the end).
         device: ``auto``, ``cpu`` or ``cuda``; None takes the add-on preference (else ``auto``).
         preview: also write an MP4 preview here.
@@ -95,7 +96,9 @@ def estimate_clip(
         video=Path(video),
         out=Path(out),
         preset=preset,
-        person=str(person),
+        person=person if isinstance(person, str) else (
+            str(person) if isinstance(person, int) else ",".join(str(int(p)) for p in person)
+        ),
         start=int(start),
         end=None if end is None else int(end),
         device=device or (prefs.device if prefs is not None else "auto"),
@@ -146,21 +149,27 @@ def import_people(
     path: str | Path,
     collection_name: str | None = None,
     *,
+    people: Sequence[int] | None = None,
     video_path: str | Path | None = None,
     movie_clip: bpy.types.MovieClip | None = None,
     ground_plane: bool = False,
 ) -> list[bpy.types.Object]:
-    """Import every person of a motion file into one collection; return their armatures.
+    """Import every person of a motion file (or the ids in ``people``); return their armatures.
 
-    Footage and ground plane as :func:`import_motion` (one camera and one plane per clip). The whole
-    file is validated before the scene is touched; if a person fails to build, the people already built
-    by this call are removed again.
+    Each person's armature and mesh go into a collection of their own (``<clip>_person_<id>``) inside
+    the clip's collection, which holds the one camera and ground plane they share (footage and ground
+    as :func:`import_motion`). The whole file is validated before the scene is touched; if a person
+    fails to build, the people already built by this call are removed again.
     """
     options = {"video_path": video_path, "movie_clip": movie_clip, "ground_plane": ground_plane}
-    people = md.person_ids(path)
-    md.read_motion(path, people[0])  # validates every person's arrays, not only the first
+    held = md.person_ids(path)
+    wanted = held if people is None else [int(p) for p in people]
+    missing = [p for p in wanted if p not in held]
+    if missing or not wanted:
+        raise md.MotionDataError(f"{path} holds the people {held}; {missing or 'none'} cannot be imported.")
+    md.read_motion(path, held[0])  # validates every person's arrays, not only the first
     with scene_guard.unchanged_on_failure(bpy.context.scene):
-        return [import_motion(path, pid, collection_name, **options) for pid in people]
+        return [import_motion(path, pid, collection_name, **options) for pid in wanted]
 
 
 def lock_feet(armature: bpy.types.Object) -> int:
@@ -190,6 +199,14 @@ def export_fbx(
 ) -> Path:
     """Export armature(s) with their meshes and baked animation to FBX (preset ``unity`` or ``unreal``)."""
     return fbx_export.export_fbx(armature, path, preset)
+
+
+def export_fbx_each(
+    armatures: Sequence[bpy.types.Object], folder: str | Path, preset: str = "unity"
+) -> list[Path]:
+    """One FBX per armature (with its mesh and baked animation) in ``folder``, named after the armature
+    (``demo_p1_armature.fbx``); ``export_fbx`` with a list puts them all in one file instead."""
+    return [fbx_export.export_fbx(a, Path(folder) / f"{a.name}.fbx", preset) for a in armatures]
 
 
 def export_bvh(armature: bpy.types.Object, path: str | Path) -> Path:

@@ -1,6 +1,7 @@
 """Motion file -> Blender: armature, skinned mesh with shape keys, keyframes and camera.
 
-``build_person`` fills (or refills in place) one collection per clip: per person an armature
+``build_person`` fills (or refills in place) one collection per clip (the camera, the ground) with one
+collection per person inside it (``<clip>_person_<id>``: an armature
 with the rig's bones (Anny's 104, or SMPL-X's 55 joints by their SMPL-X names) and a mesh skinned to
 it, plus one camera with the estimated intrinsics. Shape keys: one pair per Anny phenotype, or for the
 SMPL family ``Shape000``... (one unit of each beta) and ``Exp000``... (SMPL-X expression, keyed per
@@ -78,8 +79,9 @@ def build_person(
     name = collection_name or clip_name(motion_path)
     with scene_guard.unchanged_on_failure(scene):
         collection = _ensure_collection(scene, name)
-        previous = _previous(collection, clip.person_id)
-        made = _build(clip, rig, motion_path, name, collection, video_path, movie_clip, ground_plane)
+        own = _ensure_child(collection, person_collection_name(name, clip.person_id))
+        previous = _previous(collection, own, clip.person_id)
+        made = _build(clip, rig, motion_path, name, (collection, own), video_path, movie_clip, ground_plane)
         _replace(previous, made)
     log.info("imported person %d of %s: %d frames", clip.person_id, motion_path, len(clip.frame_index))
     return made[0]
@@ -90,17 +92,19 @@ def _build(
     rig: md.AnnyRig,
     motion_path: Path,
     name: str,
-    collection: bpy.types.Collection,
+    collections: tuple[bpy.types.Collection, bpy.types.Collection],
     video_path: str | Path | None,
     movie_clip: bpy.types.MovieClip | None,
     ground_plane: bool,
 ) -> list[bpy.types.Object]:
-    """Build the person's armature and mesh, the camera (and the ground); return them, armature first."""
+    """Build the person's armature and mesh (in the person's own collection), the clip's camera (and the
+    ground) in the clip's collection; return them, armature first."""
     scene = bpy.context.scene
+    collection, own = collections
     base = f"{name}_p{clip.person_id}"
     lift = rig_math.ground_lift(rig["rest_vertices"])
-    armature = _build_armature(rig, base, collection, lift)
-    mesh = _build_mesh(rig, base, collection, lift, armature)
+    armature = _build_armature(rig, base, own, lift)
+    mesh = _build_mesh(rig, base, own, lift, armature)
     for obj, role in ((armature, "armature"), (mesh, "mesh")):
         obj[ROLE], obj[PERSON], obj[SOURCE] = role, clip.person_id, str(motion_path)
     _animate(armature, clip, rig, lift, base)
@@ -134,6 +138,21 @@ def _ensure_collection(scene: bpy.types.Scene, name: str) -> bpy.types.Collectio
     return collection
 
 
+def person_collection_name(clip: str, person_id: int) -> str:
+    """``demo_person_1``: the collection of one person's armature and mesh, inside the clip's."""
+    return f"{clip}_person_{person_id}"
+
+
+def _ensure_child(parent: bpy.types.Collection, name: str) -> bpy.types.Collection:
+    """The collection ``name`` linked under ``parent`` (made if missing)."""
+    child = bpy.data.collections.get(name)
+    if child is None:
+        child = bpy.data.collections.new(name)
+    if parent.children.get(child.name) is None:
+        parent.children.link(child)
+    return child
+
+
 def _find_layer_collection(layer: bpy.types.LayerCollection, name: str) -> bpy.types.LayerCollection | None:
     if layer.name == name:
         return layer
@@ -144,11 +163,15 @@ def _find_layer_collection(layer: bpy.types.LayerCollection, name: str) -> bpy.t
     return None
 
 
-def _previous(collection: bpy.types.Collection, person_id: int) -> list[bpy.types.Object]:
-    """This person's armature and mesh and the clip's camera and ground from an earlier import."""
+def _previous(
+    collection: bpy.types.Collection, own: bpy.types.Collection, person_id: int
+) -> list[bpy.types.Object]:
+    """This person's armature and mesh and the clip's camera and ground from an earlier import (files
+    imported before people had collections of their own kept them in the clip's)."""
+    objects = {obj.as_pointer(): obj for obj in (*collection.objects, *own.objects)}
     return [
         obj
-        for obj in collection.objects
+        for obj in objects.values()
         if obj.get(ROLE) in ("camera", "ground")
         or (obj.get(ROLE) in ("armature", "mesh") and obj.get(PERSON) == person_id)
     ]

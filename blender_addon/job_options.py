@@ -46,6 +46,9 @@ class JobOptions:
     """Estimate the fingers (``--no-hands`` when off)."""
     face: bool = True
     """Estimate the face (``--no-face`` when off)."""
+    command: str = "estimate"
+    """``estimate`` (``out`` is a ``.motion.npz``) or ``people`` (who is in the clip, no fit: ``out`` is a
+    ``.people.npz``; only the video and the frame range count)."""
 
     def problems(self) -> list[str]:
         """What is wrong with these options, in words a user can act on (empty when fine)."""
@@ -65,20 +68,27 @@ class JobOptions:
             )
         if self.gender not in GENDERS:
             found.append(f"Unknown gender {self.gender!r}; use one of {', '.join(GENDERS)}.")
-        if self.person not in ("auto", "all") and not str(self.person).isdigit():
-            found.append("Person must be auto, all or a track id (a number).")
+        person = str(self.person).replace(" ", "")
+        if person not in ("auto", "all") and not all(part.isdigit() for part in person.split(",")):
+            found.append("Person must be auto, all, a track id (a number) or ids separated by commas (0,2).")
         if self.start < 0 or (self.end is not None and self.end <= self.start):
             found.append("The frame range is empty: the end must come after the start.")
         if self.focal_px is not None and self.focal_px <= 0:
             found.append("The focal length must be a positive number of pixels.")
-        if not str(self.out).endswith(".motion.npz"):
-            found.append(f"The output {self.out} must end with .motion.npz.")
+        suffix = ".people.npz" if self.command == "people" else ".motion.npz"
+        if self.command not in ("estimate", "people"):
+            found.append(f"Unknown backend command {self.command!r}.")
+        elif not str(self.out).endswith(suffix):
+            found.append(f"The output {self.out} must end with {suffix}.")
         return found
 
     def argv(self, python: Path, module: str = "backend") -> list[str]:
         """The backend's command line (always with ``--events``)."""
+        if self.command == "people":
+            cmd = [str(python), "-m", module, "people", str(self.video), "--out", str(self.out), "--events"]
+            return cmd + ["--start", str(self.start)] + ([] if self.end is None else ["--end", str(self.end)])
         cmd = [str(python), "-m", module, "estimate", str(self.video), "--out", str(self.out), "--events"]
-        cmd += ["--preset", self.preset, "--device", self.device, "--person", str(self.person)]
+        cmd += ["--preset", self.preset, "--device", self.device, "--person", str(self.person).replace(" ", "")]
         cmd += ["--body", self.body, "--start", str(self.start)]
         if self.end is not None:
             cmd += ["--end", str(self.end)]

@@ -1,4 +1,4 @@
-"""Operators: estimate (modal, non-blocking), cancel, import a motion file, export FBX.
+"""Operators: estimate and find people (modal, non-blocking), cancel, import a motion file, export FBX.
 
 Each one checks its input, calls a bpy-free or bpy-thin function (``job``, ``api``, ``export``) and
 reports. ``video2anim.estimate`` polls a :class:`~blender_addon.job.BackendJob` from a timer when
@@ -14,7 +14,7 @@ from pathlib import Path
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import api, preferences
+from . import api, people, preferences
 from . import motion_data as md
 from .job import BackendJob, JobSnapshot
 from .properties import FBX_PRESETS, Video2AnimSettings
@@ -57,12 +57,12 @@ def _import(
     return {"FINISHED"}
 
 
-class VIDEO2ANIM_OT_estimate(bpy.types.Operator):
-    """Estimate the motion of the person in the video and import it as an animated body"""
+class _BackendRun:
+    """A backend run from the panel's settings, modal (non-blocking) with a window, blocking without;
+    ``_command`` names the backend command, ``_finish`` takes the finished job."""
 
-    bl_idname = "video2anim.estimate"
-    bl_label = "Estimate Motion"
     bl_options = {"REGISTER"}
+    _command = "estimate"
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -72,11 +72,12 @@ class VIDEO2ANIM_OT_estimate(bpy.types.Operator):
         settings = _settings(context)
         prefs = preferences.get(context)
         if prefs is None:
-            options, problem = settings.job_options("auto")
+            options, problem = settings.job_options("auto", command=self._command)
         else:
             options, problem = settings.job_options(
-                prefs.device, prefs.vposer_path, prefs.body_model, prefs.smpl_folder, prefs.smpl_gender
-            )
+                prefs.device, prefs.vposer_path, prefs.body_model, prefs.smpl_folder, prefs.smpl_gender,
+                command=self._command,
+            )  # fmt: skip
         paths = preferences.backend_paths(prefs)
         problem = problem or paths.problem
         if options is None or paths.python is None:
@@ -85,7 +86,8 @@ class VIDEO2ANIM_OT_estimate(bpy.types.Operator):
             return None
         job = BackendJob(options, paths.python, paths.root)
         settings.cancel_requested = False
-        settings.motion_path = ""
+        if self._command == "estimate":
+            settings.motion_path = ""
         snap = job.start()
         settings.show(snap)
         if snap.finished:
@@ -153,6 +155,16 @@ class VIDEO2ANIM_OT_estimate(bpy.types.Operator):
             context.workspace.status_text_set(None)
 
     def _finish(self, context: bpy.types.Context, snap: JobSnapshot) -> set[str]:
+        raise NotImplementedError
+
+
+class VIDEO2ANIM_OT_estimate(_BackendRun, bpy.types.Operator):
+    """Estimate the motion of the person in the video and import it as an animated body"""
+
+    bl_idname = "video2anim.estimate"
+    bl_label = "Estimate Motion"
+
+    def _finish(self, context: bpy.types.Context, snap: JobSnapshot) -> set[str]:
         self._job_settings(context).show(snap)
         if snap.status == "cancelled":
             self.report({"WARNING"}, "Cancelled: no motion was imported.")
@@ -166,6 +178,29 @@ class VIDEO2ANIM_OT_estimate(bpy.types.Operator):
             self, snap.result, self._collection, video_path=self._video,
             movie_clip=bpy.data.movieclips.get(self._clip) if self._clip else None, ground_plane=self._ground,
         )  # fmt: skip
+
+
+class VIDEO2ANIM_OT_find_people(_BackendRun, bpy.types.Operator):
+    """List everyone in the clip with a thumbnail (detection only, no fit), to tick whom to fit"""
+
+    bl_idname = "video2anim.find_people"
+    bl_label = "Find People"
+    _command = "people"
+
+    def _finish(self, context: bpy.types.Context, snap: JobSnapshot) -> set[str]:
+        settings = self._job_settings(context)
+        settings.show(snap)
+        if snap.status != "done" or snap.result is None:
+            self.report({"WARNING"} if snap.status == "cancelled" else {"ERROR"}, snap.error or "Cancelled.")
+            return {"CANCELLED"}
+        try:
+            count = people.load_people(settings, snap.result, settings.people_key())
+        except md.MotionDataError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        settings.person = "chosen"
+        self.report({"INFO"}, f"Found {count} person(s): tick whom to fit, then Estimate Motion.")
+        return {"FINISHED"}
 
 
 class VIDEO2ANIM_OT_cancel(bpy.types.Operator):
@@ -303,6 +338,7 @@ class VIDEO2ANIM_OT_lock_feet(_OnArmature, bpy.types.Operator):
 
 CLASSES = (
     VIDEO2ANIM_OT_estimate,
+    VIDEO2ANIM_OT_find_people,
     VIDEO2ANIM_OT_cancel,
     VIDEO2ANIM_OT_import_motion,
     VIDEO2ANIM_OT_export_fbx,

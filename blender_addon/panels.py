@@ -10,6 +10,7 @@ from .operators import (
     VIDEO2ANIM_OT_estimate,
     VIDEO2ANIM_OT_export_bvh,
     VIDEO2ANIM_OT_export_fbx,
+    VIDEO2ANIM_OT_find_people,
     VIDEO2ANIM_OT_import_motion,
     VIDEO2ANIM_OT_lock_feet,
 )
@@ -40,9 +41,13 @@ class VIDEO2ANIM_PT_estimate(bpy.types.Panel):
         sub.prop(settings, "frame_start")
         sub.prop(settings, "frame_end")
         col.prop(settings, "preset")
-        col.prop(settings, "person")
+        row = col.row(align=True)
+        row.prop(settings, "person")
+        row.operator(VIDEO2ANIM_OT_find_people.bl_idname, text="", icon="COMMUNITY")
         if settings.person == "id":
             col.prop(settings, "person_id")
+        if settings.people and settings.person in ("chosen", "all"):
+            _draw_people(col, settings)
         row = col.row(heading="Include")
         row.prop(settings, "hands", toggle=True)
         row.prop(settings, "face", toggle=True)
@@ -72,6 +77,21 @@ class VIDEO2ANIM_PT_estimate(bpy.types.Panel):
         if settings.bone_map == "json":
             col.prop(settings, "bone_map_file")
         col.operator(VIDEO2ANIM_OT_retarget.bl_idname, icon="ARMATURE_DATA")
+
+
+def _draw_people(layout: bpy.types.UILayout, settings: Video2AnimSettings) -> None:
+    """The people Find People listed: thumbnail, tick, id, when seen and how big."""
+    box = layout.box()
+    if settings.people_of != settings.people_key():
+        box.label(text="Made for another video or range: Find People again", icon="ERROR")
+    for person in settings.people:
+        row = box.row()
+        if person.image is not None and person.image.preview is not None:
+            row.template_icon(icon_value=person.image.preview.icon_id, scale=3.0)
+        col = row.column()
+        col.prop(person, "use", text=f"Person {person.person_id}")
+        col.label(text=f"frames {person.frames}")
+        col.label(text=f"{person.box_px:.0f} px tall")
 
 
 def _draw_status(layout: bpy.types.UILayout, settings: Video2AnimSettings) -> None:

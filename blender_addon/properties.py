@@ -31,6 +31,7 @@ PERSON = [
     ("auto", "Most Prominent", "The most prominent person over the clip"),
     ("all", "Everyone", "Fit every person found (one armature each)"),
     ("id", "Track ID", "The person with this track id (printed in the warnings)"),
+    ("chosen", "Ticked", "The people ticked in the list that Find People shows (thumbnails)"),
 ]
 FBX_PRESETS = [("unity", "Unity", "Y up, facing +Z, metres"), ("unreal", "Unreal", "Z up, facing +X, centimetres")]
 BONE_MAPS = [
@@ -41,6 +42,16 @@ BONE_MAPS = [
     ("json", "JSON File", "Your own map: a JSON object of slot -> bone name"),
 ]
 MOVIE_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+class Video2AnimPerson(bpy.types.PropertyGroup):
+    """One person *Find People* found in the clip (``people.load_people``)."""
+
+    person_id: bpy.props.IntProperty(name="ID", min=0)
+    frames: bpy.props.StringProperty(name="Frames", description="Video frames (0-based) where they are seen")
+    box_px: bpy.props.FloatProperty(name="Size", description="Median box size in pixels")
+    use: bpy.props.BoolProperty(name="Fit", description="Fit this person (Person: Ticked)")
+    image: bpy.props.PointerProperty(name="Thumbnail", type=bpy.types.Image)
 
 
 class Video2AnimSettings(bpy.types.PropertyGroup):
@@ -61,6 +72,8 @@ class Video2AnimSettings(bpy.types.PropertyGroup):
     preset: bpy.props.EnumProperty(name="Preset", items=PRESETS, default="balanced")
     person: bpy.props.EnumProperty(name="Person", items=PERSON, default="auto")
     person_id: bpy.props.IntProperty(name="Track ID", min=0)
+    people: bpy.props.CollectionProperty(type=Video2AnimPerson)
+    people_of: bpy.props.StringProperty(name="People Of", description="The video and range the list was made for")
     hands: bpy.props.BoolProperty(name="Hands", description="Estimate the fingers", default=True)
     face: bpy.props.BoolProperty(name="Face", description="Estimate the face", default=True)
     preview: bpy.props.BoolProperty(name="Preview Video", description="Also write an MP4 preview of the fit")
@@ -106,7 +119,7 @@ class Video2AnimSettings(bpy.types.PropertyGroup):
         self.warning_count = len(snap.warnings)
         self.last_warning = snap.warnings[-1] if snap.warnings else ""
         self.log_path = str(snap.log_path or "")
-        if snap.result is not None:
+        if snap.result is not None and snap.result.name.endswith(".motion.npz"):
             self.motion_path = str(snap.result)
 
     def video(self) -> tuple[Path | None, str]:
@@ -128,14 +141,37 @@ class Video2AnimSettings(bpy.types.PropertyGroup):
             return None, f"The video {path} does not exist."
         return path, bpy.path.clean_name(Path(name).stem)
 
+    def people_key(self) -> str:
+        """The video and frame range a people list belongs to."""
+        video, _ = self.video()
+        return f"{video}|{self.frame_start if self.use_range else 1}-{self.frame_end if self.use_range else ''}"
+
+    def chosen_people(self) -> tuple[str, str]:
+        """``--person`` for these settings (the ticked ids when Person is *Ticked*), or ("", what to fix)."""
+        if self.person == "id":
+            return str(self.person_id), ""
+        if self.person != "chosen":
+            return self.person, ""
+        ticked = [p.person_id for p in self.people if p.use]
+        if not ticked:
+            return "", "Tick at least one person in the list (Find People), or choose another Person."
+        if self.people_of != self.people_key():
+            return "", "The people list was made for another video or frame range: press Find People again."
+        return ",".join(str(i) for i in ticked), ""
+
     def job_options(
-        self, device: str, vposer: str = "", body: str = "anny", model_path: str = "", gender: str = "neutral"
-    ) -> tuple[JobOptions | None, str]:
+        self, device: str, vposer: str = "", body: str = "anny", model_path: str = "", gender: str = "neutral",
+        command: str = "estimate",
+    ) -> tuple[JobOptions | None, str]:  # fmt: skip
         """The backend options for these settings and the add-on preferences' device, prior and body
-        model (``model_path``: the SMPL-family files' folder), or (None, what to fix)."""
+        model (``model_path``: the SMPL-family files' folder), or (None, what to fix); ``command``
+        ``people`` lists who is in the clip instead (``<clip>.people.npz``)."""
         video, name = self.video()
         if video is None:
             return None, name
+        person, problem = self.chosen_people() if command == "estimate" else ("auto", "")
+        if problem:
+            return None, problem
         out_dir = self.output_dir or "//video2anim/"
         if out_dir.startswith("//") and not bpy.data.is_saved:
             folder = video.parent / "video2anim"
@@ -143,9 +179,9 @@ class Video2AnimSettings(bpy.types.PropertyGroup):
             folder = Path(bpy.path.abspath(out_dir))
         options = JobOptions(
             video=video,
-            out=folder / f"{name}.motion.npz",
+            out=folder / f"{name}.{'people' if command == 'people' else 'motion'}.npz",
             preset=self.preset,
-            person=str(self.person_id) if self.person == "id" else self.person,
+            person=person,
             start=self.frame_start - 1 if self.use_range else 0,
             end=self.frame_end if self.use_range else None,
             device=device,
@@ -156,6 +192,7 @@ class Video2AnimSettings(bpy.types.PropertyGroup):
             body=body,
             model_path=Path(bpy.path.abspath(model_path)) if model_path else None,
             gender=gender,
+            command=command,
         )
         problems = options.problems()
         return (None, " ".join(problems)) if problems else (options, "")
@@ -171,6 +208,7 @@ def reset_stale_status(*_args: object) -> None:
 
 
 def register() -> None:
+    bpy.utils.register_class(Video2AnimPerson)
     bpy.utils.register_class(Video2AnimSettings)
     bpy.types.Scene.video2anim = bpy.props.PointerProperty(type=Video2AnimSettings)
     bpy.app.handlers.load_post.append(reset_stale_status)
@@ -181,3 +219,4 @@ def unregister() -> None:
         bpy.app.handlers.load_post.remove(reset_stale_status)
     del bpy.types.Scene.video2anim
     bpy.utils.unregister_class(Video2AnimSettings)
+    bpy.utils.unregister_class(Video2AnimPerson)

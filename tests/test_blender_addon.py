@@ -223,6 +223,13 @@ def test_argv_and_option_checks(tmp_path) -> None:
     bad = JobOptions(tmp_path / "missing.mp4", tmp_path / "x.npz", preset="slow", start=5, end=5)
     assert len(bad.problems()) == 4
     assert log_path_for(tmp_path / "clip.motion.npz") == tmp_path / "clip.log"
+    people = JobOptions(video, tmp_path / "clip.people.npz", start=10, end=40, command="people")
+    assert people.problems() == [] and people.argv(Path("/py")) == [
+        "/py", "-m", "backend", "people", str(video), "--out", str(tmp_path / "clip.people.npz"), "--events",
+        "--start", "10", "--end", "40"]  # fmt: skip
+    assert JobOptions(video, tmp_path / "clip.motion.npz", command="people").problems() != []
+    spaced = JobOptions(video, tmp_path / "c.motion.npz", person="0, 2").argv(Path("/py"))
+    assert spaced[spaced.index("--person") + 1] == "0,2"
 
 
 def test_job_shows_progress_and_cancels_within_a_second(fake_root, tmp_path) -> None:
@@ -322,7 +329,7 @@ def test_estimate_operator_imports_the_result(enabled, motion_file, tmp_path) ->
     assert settings.status == "DONE" and settings.warning_count == 1 and settings.progress == 1.0
     assert Path(settings.motion_path) == tmp_path / "motions" / "walk.motion.npz"
     assert (tmp_path / "motions" / "walk.log").is_file()
-    objects = bpy.data.collections["walk"].objects
+    objects = bpy.data.collections["walk"].all_objects
     assert sorted(o.type for o in objects) == ["ARMATURE", "CAMERA", "MESH", "MESH"]  # + the ground plane
     assert bpy.context.view_layer.objects.active.type == "ARMATURE"
     (background,) = bpy.context.scene.camera.data.background_images  # the video the panel used
@@ -367,6 +374,45 @@ def test_estimate_operator_takes_the_body_model_from_the_preferences(enabled, tm
         assert Path(argv[argv.index("--model-path") + 1]) == tmp_path
     finally:
         enabled.body_model, enabled.smpl_folder, enabled.smpl_gender = "anny", "", "neutral"
+
+
+def test_find_people_lists_thumbnails_and_the_ticked_ids_are_fitted(enabled, tmp_path) -> None:
+    """Issue 16: Find People runs the backend's ``people`` command, the panel lists everyone with a
+    thumbnail, and the estimate fits the ticked ids."""
+    import numpy as np
+
+    from backend.io import motion as motion_io
+
+    thumbs = np.zeros((3, 64, 64, 3), np.uint8)
+    thumbs[:, :32, :, 0] = 255  # red top half, so the image's row order can be checked
+    listed = [{"id": i, "frames": f"{10 * i}-{10 * i + 9}", "box_px": 100.0 + i} for i in range(3)]
+    people_file = tmp_path / "found.people.npz"
+    motion_io.write_people(people_file, {"tracked": listed}, thumbs)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    settings = bpy.context.scene.video2anim
+    settings.source, settings.filepath = "FILE", str(_video(tmp_path, "three.mp4", f"GOOD {people_file}"))
+    settings.output_dir = str(tmp_path / "motions")
+    assert bpy.ops.video2anim.find_people() == {"FINISHED"}
+    assert (tmp_path / "motions" / "three.people.npz").is_file() and settings.motion_path == ""
+    assert [p.person_id for p in settings.people] == [0, 1, 2] and settings.people[2].frames == "20-29"
+    image = settings.people[1].image
+    assert tuple(image.size) == (64, 64) and image.preview is not None
+    pixels = np.array(image.pixels[:]).reshape(64, 64, 4)
+    assert pixels[-1, 0, 0] == 1.0 and pixels[0, 0, 0] == 0.0  # Blender's rows go bottom up
+    assert settings.person == "chosen"
+    options, problem = settings.job_options("cpu")
+    assert options is None and "Tick at least one person" in problem
+    settings.people[2].use = settings.people[0].use = True
+    options, problem = settings.job_options("cpu")
+    assert problem == "" and options.person == "0,2" and "0,2" in options.argv(Path(sys.executable))
+    drawn: list[str] = []
+    from blender_addon.panels import VIDEO2ANIM_PT_estimate
+
+    VIDEO2ANIM_PT_estimate.draw(SimpleNamespace(layout=_Layout(drawn)), bpy.context)
+    assert drawn.count("use") == 3 and "video2anim.find_people" in drawn
+    settings.use_range = True  # another range: the list no longer applies
+    options, problem = settings.job_options("cpu")
+    assert options is None and "Find People again" in problem
 
 
 def test_a_file_saved_during_a_run_opens_idle(enabled, tmp_path) -> None:
@@ -427,7 +473,7 @@ def test_import_motion_operator_builds_the_armature(enabled, motion_file) -> Non
     assert armature.type == "ARMATURE" and len(armature.data.bones) == len(
         motion_data.read_motion(motion_file)[0].bone_labels
     )
-    assert armature.users_collection[0].name == "synthetic" and armature.animation_data.action is not None
+    assert armature.users_collection[0].name == "synthetic_person_0" and armature.animation_data.action is not None
     assert (bpy.context.scene.frame_start, bpy.context.scene.frame_end) == (FIRST + 1, FIRST + T)
     with pytest.raises(RuntimeError, match="not a video2anim.motion file|cannot be read"):
         bpy.ops.video2anim.import_motion(filepath=str(ROOT / "pyproject.toml"))

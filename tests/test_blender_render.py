@@ -120,7 +120,7 @@ def test_camera_shows_the_footage_and_a_ground_plane_is_added(imported, demo_mot
 def test_rendered_body_covers_the_detected_torso(imported, raw, tmp_path) -> None:
     """A Workbench render from the imported camera (transparent film) lies on the person's torso."""
     scene = bpy.context.scene
-    for obj in bpy.data.collections["demo"].objects:
+    for obj in bpy.data.collections["demo"].all_objects:
         obj.hide_render = obj.get("video2anim_role") == "ground"
     scene.render.engine, scene.render.film_transparent = "BLENDER_WORKBENCH", True
     scene.render.resolution_percentage = 25
@@ -398,7 +398,7 @@ def test_real_backend_on_the_demo_clip_through_the_operator(tmp_path) -> None:
         assert bpy.ops.video2anim.estimate() == {"FINISHED"}
         log.info("demo clip, 30 frames, fast preset: %.1f s", time.monotonic() - clock)
         armature = bpy.context.view_layer.objects.active
-        assert armature.type == "ARMATURE" and armature.users_collection[0].name == "demo"
+        assert armature.type == "ARMATURE" and armature.users_collection[0].name == "demo_person_0"
         assert bpy.context.scene.frame_end - bpy.context.scene.frame_start == 29
         (background,) = bpy.context.scene.camera.data.background_images  # the video the panel used
         assert Path(bpy.path.abspath(background.clip.filepath)) == DEMO

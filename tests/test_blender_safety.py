@@ -156,6 +156,45 @@ def test_several_people_export_as_several_armatures_in_one_fbx(tmp_path) -> None
     assert {b["name"] for m in scene["meshes"] for b in m["bones"]} == {"root", "spine", "head"}
 
 
+def test_three_people_get_collections_of_their_own_and_export_each_or_together(tmp_path) -> None:
+    """Issue 16: three people -> three armatures, each with its body in ``<clip>_person_<id>`` inside the
+    clip's collection, one shared camera and ground; FBX per person or all in one; a chosen subset."""
+    from tests import assimp_reader
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    path = write_tiny_motion(tmp_path / "three.motion.npz", people=(0, 1, 2))
+    armatures = api.import_people(path, "three", ground_plane=True)
+    clip = bpy.data.collections["three"]
+    assert sorted(c.name for c in clip.children) == ["three_person_0", "three_person_1", "three_person_2"]
+    assert sorted(o.name for o in clip.objects) == ["three_camera", "three_ground"]  # shared by all
+    for pid, armature in enumerate(armatures):
+        own = bpy.data.collections[f"three_person_{pid}"]
+        assert sorted(o.name for o in own.objects) == [f"three_p{pid}_armature", f"three_p{pid}_body"]
+        assert armature.name == f"three_p{pid}_armature" and armature.animation_data.action is not None
+        body = bpy.data.objects[f"three_p{pid}_body"]
+        assert body.parent == armature or any(m.type == "ARMATURE" and m.object == armature for m in body.modifiers)
+    assert sum(o.type == "CAMERA" for o in bpy.data.objects) == 1
+    api.import_people(path, "three", ground_plane=True)  # again: replaced in place, nothing doubled
+    assert len(bpy.data.objects) == 8 and len(clip.children) == 3
+    each = api.export_fbx_each(armatures, tmp_path)
+    assert [p.name for p in each] == [f"three_p{pid}_armature.fbx" for pid in range(3)]
+    together = api.export_fbx(armatures, tmp_path / "three.fbx", "unreal")
+    if assimp_reader.assimp_command() is None:
+        pytest.fail("the assimp command is missing: scripts/setup.sh dev installs Debian's assimp-utils")
+    scene = assimp_reader.dump(together, tmp_path)
+    assert {f"three_p{pid}_armature" for pid in range(3)} <= {n["name"] for n in scene["rootnode"]["children"]}
+    assert len(scene["meshes"]) == 3
+    single = assimp_reader.dump(each[1], tmp_path)
+    assert len(single["meshes"]) == 1 and "three_p1_armature" in {n["name"] for n in single["rootnode"]["children"]}
+    bpy.ops.wm.read_homefile(use_empty=True)
+    chosen = api.import_people(path, "three", people=[2, 0])
+    assert [a.name for a in chosen] == ["three_p2_armature", "three_p0_armature"]
+    before = sorted(o.name for o in bpy.data.objects)
+    with pytest.raises(md.MotionDataError, match="cannot be imported"):
+        api.import_people(path, "three", people=[5])
+    assert sorted(o.name for o in bpy.data.objects) == before
+
+
 def test_scene_files_refuse_outputs_that_are_inputs(earlier_import, tmp_path) -> None:
     with pytest.raises(OutputPathError):
         batch.scene_files(earlier_import, None, earlier_import, tmp_path / "x.fbx", "unity")

@@ -220,7 +220,7 @@ def test_reimport_replaces_instead_of_duplicating(clip, imported) -> None:
         for k in ("objects", "meshes", "armatures", "cameras", "actions", "shape_keys")
     }
     again = build_scene.build_person(clip.motion, clip.rig, "synthetic")
-    objects = bpy.data.collections["synthetic"].objects
+    objects = bpy.data.collections["synthetic"].all_objects
     assert sorted(o.type for o in objects) == ["ARMATURE", "CAMERA", "MESH"]
     assert {k: len(getattr(bpy.data, k)) for k in counts} == counts
     assert again.name == "synthetic_p0_armature"
@@ -278,7 +278,7 @@ def test_footage_behind_the_camera_and_ground_plane_replaced_on_reimport(clip, t
         armature = build_scene.build_person(
             clip.motion, clip.rig, "footage", video_path=video, ground_plane=True
         )
-    objects = bpy.data.collections["footage"].objects
+    objects = bpy.data.collections["footage"].all_objects
     assert sorted(o.type for o in objects) == ["ARMATURE", "CAMERA", "MESH", "MESH"]
     camera = bpy.context.scene.camera
     assert camera.users_collection[0].name == "footage" and camera.data.show_background_images

@@ -215,3 +215,24 @@ def test_collision_follows_the_preset_unless_asked(tmp_path: Path) -> None:
     for typo in ("weights.w3d=1", "weight.w_3d=1", "weights.w_3d", "schedule.iters_body=x", "weights.w_3d=nan"):
         with pytest.raises(BadInput, match="--fit-set"):
             fit("--fit-set", typo)
+
+
+def test_everyone_in_one_world_with_the_people_listed(tmp_path: Path) -> None:
+    """``--person all``: both demo people, in one world (one camera and one ground for Blender), each in
+    their own place, and the motion file listing them with thumbnails."""
+    import numpy as np
+
+    from backend.io.motion_validate import read_thumbnails
+
+    out = tmp_path / "both.motion.npz"
+    proc = _backend("estimate", str(DEMO), "--out", str(out), "--start", "50", "--end", "80",
+                    "--preset", "fast", "--person", "all")  # fmt: skip
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    loaded = motion.load(out)
+    man, woman = loaded.person(0), loaded.person(1)
+    np.testing.assert_array_equal(man["world_from_camera"], woman["world_from_camera"])
+    hips = [p["keypoints3d_world"][p["valid"]][:, 11:13].mean(1) for p in (man, woman)]
+    assert np.linalg.norm(hips[0].mean(0) - hips[1].mean(0)) > 1.0  # the box and the lawn are metres apart
+    listed, thumbs = read_thumbnails(out)
+    assert [(p["id"], p["chosen"]) for p in listed] == [(0, True), (1, True)] and thumbs.shape[0] == 2

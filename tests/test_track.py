@@ -136,11 +136,13 @@ def test_choose_subjects() -> None:
     assert [t.track_id for t in chosen] == [0, 1] and warnings == []
     chosen, _ = choose_subjects(tracks, "1")
     assert [t.track_id for t in chosen] == [1]
+    chosen, _ = choose_subjects(tracks, "1,0")
+    assert [t.track_id for t in chosen] == [1, 0]
     chosen, warnings = choose_subjects(tracks[:1], "auto")
     assert len(chosen) == 1 and warnings == []
 
 
-@pytest.mark.parametrize("person_arg", ["2", "-1", "bob", ""])
+@pytest.mark.parametrize("person_arg", ["2", "-1", "bob", "", "0,2", "0,0", "0,"])
 def test_bad_person_id_is_bad_input(person_arg: str) -> None:
     tracks = associate(crossing(), TrackConfig())
     with pytest.raises(BadInput, match="valid ids are 0, 1"):

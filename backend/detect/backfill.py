@@ -139,24 +139,39 @@ def _stretches(mask: np.ndarray) -> Iterator[tuple[int, int]]:
         yield int(a), int(b) - 1
 
 
-def plan_runs(valid: np.ndarray, window: int = WINDOW, back_window: int | None = None) -> list[Run]:
+def plan_runs(
+    valid: np.ndarray, window: int = WINDOW, back_window: int | None = None, blocked: np.ndarray | None = None
+) -> list[Run]:
     """A forward and a backward run into each stretch of missing frames next to a known one.
 
     Args:
         valid: (T,) bool, the frames where the subject is known.
         window: most frames a forward run goes; ``back_window`` the same for backward runs
             (default ``window``). A gap shorter than both is tried from both sides.
+        blocked: (T,) bool, frames never to fill (left out because the detection there looked like
+            someone else, ``backend.detect.identity``): a run stops before the first one.
     Returns:
         The runs, in no particular order; none when no frame is known.
     """
     valid = np.asarray(valid, bool)
     back = window if back_window is None else back_window
+    stop = np.zeros(len(valid), bool) if blocked is None else np.asarray(blocked, bool)
     runs: list[Run] = []
+
+    def add(anchor: int, frames: range) -> None:
+        allowed = []
+        for f in frames:
+            if stop[f]:
+                break
+            allowed.append(f)
+        if allowed:
+            runs.append(Run(anchor, tuple(allowed)))
+
     for a, b in _stretches(~valid):
         if a > 0 and window > 0:
-            runs.append(Run(a - 1, tuple(range(a, min(b, a - 1 + window) + 1))))
+            add(a - 1, range(a, min(b, a - 1 + window) + 1))
         if b < len(valid) - 1 and back > 0:
-            runs.append(Run(b + 1, tuple(range(b, max(a, b + 1 - back) - 1, -1))))
+            add(b + 1, range(b, max(a, b + 1 - back) - 1, -1))
     return runs
 
 

@@ -52,8 +52,8 @@ class CameraMotion:
         self.scale = min(1.0, WORK_WIDTH / float(width))
         self.k = np.array(intrinsics, np.float64)
         self.k[:2] *= self.scale
-        self._key: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        """(grey frame, background mask, its rotation to the first frame)."""
+        self._key: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None = None
+        """(grey frame, its background corners (None: too few), its rotation to the first frame)."""
         self._since_key = 0
         self._chain: list[np.ndarray] = []
         self.failed = 0
@@ -77,8 +77,8 @@ class CameraMotion:
         if self._key is None:
             rotation = np.eye(3)
         else:
-            key_gray, key_mask, key_rotation = self._key
-            step = self._step(key_gray, gray, key_mask)
+            key_gray, key_corners, key_rotation = self._key
+            step = self._step(key_gray, gray, key_corners)
             lost = step is None
             if lost:
                 self.failed += 1
@@ -88,12 +88,13 @@ class CameraMotion:
         self._chain.append(rotation)
         self._since_key += 1
         if self._key is None or lost or self._since_key >= KEY_EVERY:
-            self._key, self._since_key = (gray, mask, rotation), 0
+            corners = cv2.goodFeaturesToTrack(gray, maxCorners=400, qualityLevel=0.01, minDistance=7, mask=mask)
+            usable = corners is not None and len(corners) >= MIN_TRACKS
+            self._key, self._since_key = (gray, corners if usable else None, rotation), 0
 
-    def _step(self, prev: np.ndarray, cur: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
-        """cur-from-prev camera rotation, or None."""
-        corners = cv2.goodFeaturesToTrack(prev, maxCorners=400, qualityLevel=0.01, minDistance=7, mask=mask)
-        if corners is None or len(corners) < MIN_TRACKS:
+    def _step(self, prev: np.ndarray, cur: np.ndarray, corners: np.ndarray | None) -> np.ndarray | None:
+        """cur-from-prev camera rotation from ``prev``'s background ``corners`` (N, 1, 2), or None."""
+        if corners is None:
             return None
         moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, cur, corners, None, winSize=(21, 21), maxLevel=3)
         ok = status.ravel() == 1
@@ -104,13 +105,21 @@ class CameraMotion:
             return None
         return _rotation_from_homography(h, self.k)
 
+    def chain(self) -> np.ndarray:
+        """(T, 3, 3) every frame fed so far: its camera to the first frame's (identity for the first)."""
+        return np.stack(self._chain)
+
     def rotations(self) -> np.ndarray | None:
         """(T, 3, 3) each frame's camera to the first frame's, or None for a still camera."""
-        chain = np.stack(self._chain)
-        angles = np.degrees(np.arccos(np.clip((np.trace(chain, axis1=1, axis2=2) - 1) / 2, -1, 1)))
-        if len(chain) < 2 or float(angles.max()) < STILL_DEG:
-            return None
-        log.info("camera turns by up to %.1f deg over the clip (%d frames without a background estimate)",
-                 float(angles.max()), self.failed)  # fmt: skip
-        return chain
+        return still_or_turning(self.chain(), self.failed)
 
+
+
+def still_or_turning(chain: np.ndarray, failed: int = 0) -> np.ndarray | None:
+    """``chain`` (T, 3, 3), or None when the camera never turns ``STILL_DEG`` from the first frame."""
+    angles = np.degrees(np.arccos(np.clip((np.trace(chain, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    if len(chain) < 2 or float(angles.max()) < STILL_DEG:
+        return None
+    log.info("camera turns by up to %.1f deg over the clip (%d frames without a background estimate)",
+             float(angles.max()), failed)  # fmt: skip
+    return chain

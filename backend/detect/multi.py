@@ -18,8 +18,10 @@ import numpy as np
 
 from backend.config import DetectConfig
 from backend.detect.closing import Closing
+from backend.detect.holistic import crop_box, cut
 from backend.detect.reid import COLOUR_BINS, N_RATIOS, N_REGIONS, body_ratios, colour_descriptor
 from backend.detect.task_bundle import ensure_pose_task
+from backend.detect.track import keypoint_bbox
 from backend.detect.types import N_BODY
 from backend.io.video import Frame
 
@@ -44,6 +46,22 @@ class FramePeople:
     ratios: np.ndarray
     """(P, N_RATIOS) float32: body proportions, NaN where unknown, see
     :func:`backend.detect.reid.body_ratios`."""
+    thumbs: np.ndarray | None = None
+    """(P, THUMB_SIZE, THUMB_SIZE, 3) uint8 RGB crops around each person, every ``THUMB_EVERY``-th
+    frame (None on the others): the people list's thumbnails."""
+
+
+THUMB_SIZE = 64
+"""Side of a person's thumbnail crop (pixels)."""
+THUMB_EVERY = 15
+"""A thumbnail of everyone every this many source frames (memory stays small on long clips)."""
+
+
+def thumbnails(rgb: np.ndarray, body2d: np.ndarray) -> np.ndarray:
+    """(P, THUMB_SIZE, THUMB_SIZE, 3) uint8 square crops of ``rgb`` around each of ``body2d`` (P, 33, 3)."""
+    height, width = rgb.shape[:2]
+    crops = [cut(rgb, crop_box(keypoint_bbox(person), width, height, scale=1.1), THUMB_SIZE) for person in body2d]
+    return np.stack(crops) if crops else np.zeros((0, THUMB_SIZE, THUMB_SIZE, 3), np.uint8)
 
 
 def _landmarks_to_array(landmarks: Any, width: float, height: float) -> np.ndarray:
@@ -109,7 +127,8 @@ class MultiPoseDetector(Closing):
             world[p] = _world_to_array(worlds[p])
             colour[p] = colour_descriptor(rgb, body2d[p])
             ratios[p] = body_ratios(world[p], body2d[p])
-        return FramePeople(frame.index, frame.time_s, body2d, world, colour, ratios)
+        thumbs = thumbnails(rgb, body2d) if frame.index % THUMB_EVERY == 0 else None
+        return FramePeople(frame.index, frame.time_s, body2d, world, colour, ratios, thumbs)
 
     def close(self) -> None:
         self._landmarker.close()

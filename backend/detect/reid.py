@@ -220,15 +220,17 @@ def relink(
     Returns:
         The tracks, joined ones with ``pieces`` set, numbered by prominence (0 = most prominent).
     """
-    groups = [(tr.det.copy(), tr.prominence, tr.segments()) for tr in tracks]
+    none = np.zeros(len(colour), bool)
+    groups = [(tr.det.copy(), tr.prominence, tr.segments(), none if tr.left_out is None else tr.left_out)
+              for tr in tracks]  # fmt: skip
     index = np.arange(len(colour)) if frame_index is None else np.asarray(frame_index)
 
     def name(span: tuple[int, int]) -> str:
         return f"{index[span[0]]}-{index[span[1]]}"
 
     while True:
-        looks = [track_appearance(det, colour, ratios) for det, _, _ in groups]
-        spans = [(pieces[0][0], pieces[-1][1]) for _, _, pieces in groups]
+        looks = [track_appearance(det, colour, ratios) for det, _, _, _ in groups]
+        spans = [(pieces[0][0], pieces[-1][1]) for _, _, pieces, _ in groups]
         sim: dict[tuple[int, int], float] = {}
         for i, (_, last) in enumerate(spans):
             for j, (first, _) in enumerate(spans):
@@ -247,10 +249,11 @@ def relink(
             log.info("Not re-linking %s -> %s: a rival is as similar", name(spans[i]), name(spans[j]))
         if pick is None:
             break
-        (da, pa, sa), (db, pb, sb) = groups[pick[0]], groups[pick[1]]
+        (da, pa, sa, la), (db, pb, sb, lb) = groups[pick[0]], groups[pick[1]]
         a, b = (name(spans[k]) for k in pick)
         log.info("Re-linked the person of frames %s to frames %s (similarity %.3f)", a, b, sim[pick])
         groups = [g for k, g in enumerate(groups) if k not in pick]
-        groups.append((np.where(da >= 0, da, db), pa + pb, sa + sb))
+        groups.append((np.where(da >= 0, da, db), pa + pb, sa + sb, la | lb))
     groups.sort(key=lambda g: (-g[1], g[2][0][0]))
-    return [Track(k, det, p, pcs if len(pcs) > 1 else ()) for k, (det, p, pcs) in enumerate(groups)]
+    return [Track(k, det, p, pcs if len(pcs) > 1 else (), out if out.any() else None)
+            for k, (det, p, pcs, out) in enumerate(groups)]  # fmt: skip

@@ -14,6 +14,7 @@ Two streamed passes over the frames (never all held in memory):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -23,15 +24,19 @@ import numpy as np
 
 from backend import protocol
 from backend.config import DetectConfig, TrackConfig
-from backend.detect.camera_motion import CameraMotion
+from backend.detect.camera_motion import still_or_turning
+from backend.detect.handover import Board, assemble, run_stretch
+from backend.detect.identity import split_by_appearance
 from backend.detect.keypoints import TrackKeypoints
-from backend.detect.multi import FramePeople, MultiPoseDetector
+from backend.detect.multi import FramePeople
+from backend.detect.parallel import run_tasks, spans
+from backend.detect.people_list import frame_ranges, list_people, lost_and_found
 from backend.detect.reid import relink
 from backend.detect.subject_pass import subject_pass
 from backend.detect.track import Track, associate, choose_subjects, keypoint_bbox
 from backend.detect.types import N_BODY, N_FACE, N_HAND, DetectionResult, SubjectTrack
-from backend.errors import BadInput, Cancelled
-from backend.io.video import VideoInfo, iter_frames
+from backend.errors import BadInput
+from backend.io.video import VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +61,6 @@ class _Progress:
             self._last = now
             fps = done / max(now - self._start, 1e-6)
             self.report(protocol.progress(self.stage, min(done, self.total), self.total, fps))
-
-
-def frame_ranges(frame_index: np.ndarray, mask: np.ndarray) -> str:
-    """'a-b, c, ...': runs of source frame numbers where ``mask`` (T,) is True."""
-    runs: list[str] = []
-    idx = np.asarray(frame_index)[np.asarray(mask, bool)]
-    if len(idx) == 0:
-        return ""
-    breaks = np.flatnonzero(np.diff(idx) != 1)
-    starts = np.concatenate([[0], breaks + 1])
-    ends = np.concatenate([breaks, [len(idx) - 1]])
-    for a, b in zip(starts, ends, strict=True):
-        runs.append(f"{idx[a]}" if a == b else f"{idx[a]}-{idx[b]}")
-    return ", ".join(runs)
 
 
 def _subject_arrays(
@@ -147,9 +138,11 @@ def detect_people(
     report: protocol.Reporter,
     is_cancelled: protocol.CancelCheck,
     intrinsics: np.ndarray | None = None,
+    workers: int = 1,
 ) -> PeopleDetections:
     """Detect every person in ``info``'s frames ``start <= index < end`` (throttled ``detect`` progress);
-    with the camera's ``intrinsics``, also how the camera turns (``camera_motion``).
+    with the camera's ``intrinsics``, also how the camera turns (``camera_motion``). The frames are cut
+    into up to ``workers`` stretches, each detected on a thread of its own (:mod:`.parallel`).
 
     Raises:
         BadInput: no frame in the range, or no person in any frame.
@@ -159,16 +152,12 @@ def detect_people(
     name = Path(info.path).name
     stop = info.frame_count if end is None else min(end, info.frame_count)
     progress = _Progress(report, "detect", max(stop - start, 1))
-    people: list[FramePeople] = []
-    motion = CameraMotion(intrinsics, info.width) if intrinsics is not None and detect.camera_motion else None
-    with MultiPoseDetector(detect) as detector:
-        for frame in iter_frames(info, start, end):
-            if is_cancelled():
-                raise Cancelled()
-            people.append(detector.detect(frame))
-            if motion is not None:
-                motion.add(frame.rgb, [keypoint_bbox(person, pad=0.1) for person in people[-1].body2d])
-            progress.step(len(people))
+    board = Board([a for a, _ in spans(start, stop, workers)])
+    tasks = [
+        functools.partial(run_stretch, board, k, info, end, detect, intrinsics) for k in range(len(board.stretches))
+    ]
+    run_tasks(tasks, progress.step, is_cancelled)
+    people, chain, failed = assemble(board)
     if not people:
         raise BadInput(
             f"No frames to process in {name} from frame {start}"
@@ -185,9 +174,29 @@ def detect_people(
         )
     frame_index = np.array([p.index for p in people], np.int64)
     elapsed = time.perf_counter() - clock
-    log.info("Detect: %d frames in %.1f s (%.1f fps)", len(people), elapsed, len(people) / max(elapsed, 1e-6))
-    rotations = motion.rotations() if motion is not None else None
+    handovers = [s.handover for s in board.stretches if s.handover is not None]
+    log.info("Detect: %d frames in %.1f s (%.1f fps; %d thread(s), handovers at %s)", len(people), elapsed,
+             len(people) / max(elapsed, 1e-6), len(board.stretches), handovers or "none")  # fmt: skip
+    rotations = still_or_turning(chain, failed) if chain is not None else None
     return PeopleDetections(info, people, frame_index, [short_read] if short_read else [], elapsed, rotations)
+
+
+def identify(found: PeopleDetections, track: TrackConfig) -> list[Track]:
+    """Everyone over the clip: detections linked into tracks, split where a track turns into someone else
+    (:mod:`.identity`), tracks of one person lost for a while re-linked by appearance; numbered by
+    prominence (0 = the most prominent)."""
+    people, frame_index = found.people, found.frame_index
+    # A clip (or range) shorter than the minimum track length still has its person.
+    short = dataclasses.replace(track, min_track_frames=min(track.min_track_frames, len(people)))
+    bodies, colours = [p.body2d for p in people], [p.colour for p in people]
+    tracks = split_by_appearance(associate(bodies, short), bodies, colours)
+    tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people], frame_index=frame_index)
+    # A piece split off by appearance and joined to nobody, shorter than a track may be, is noise.
+    kept = (t for t in tracks if t.n_frames >= short.min_track_frames)
+    tracks = [dataclasses.replace(t, track_id=k) for k, t in enumerate(kept)]
+    log.info("Tracks: %s", ", ".join(f"id {t.track_id} ({t.n_frames} frames, prominence {t.prominence:.3g})"
+                                     for t in tracks))  # fmt: skip
+    return tracks
 
 
 def track_subjects(
@@ -196,6 +205,7 @@ def track_subjects(
     track: TrackConfig,
     report: protocol.Reporter,
     is_cancelled: protocol.CancelCheck,
+    workers: int = 1,
 ) -> DetectionResult:
     """The track stage: identities over the clip, the subject(s) chosen, then followed frame by frame
     (Holistic on the subject's crop for hands, face and silhouette; missed frames backfilled).
@@ -206,13 +216,10 @@ def track_subjects(
     """
     clock = time.perf_counter()
     people, frame_index, n = found.people, found.frame_index, len(found.people)
-    # A clip (or range) shorter than the minimum track length still has its person.
-    short = dataclasses.replace(track, min_track_frames=min(track.min_track_frames, n))
-    tracks = associate([p.body2d for p in people], short)
-    tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people], frame_index=frame_index)
+    tracks = identify(found, track)
     chosen, warnings = choose_subjects(tracks, track.person, frame_index)
     warnings = found.warnings + warnings
-    log.info("Tracks: %s", ", ".join(f"id {t.track_id} ({t.n_frames} frames, prominence {t.prominence:.3g})" for t in tracks))
+    listed, thumbs = list_people(tracks, people, frame_index, [t.track_id for t in chosen])
     subjects = [_subject_arrays(t, people, found.info, detect.silhouette_size) for t in chosen]
     others = [_other_boxes(tracks, t, people) for t in chosen]
     known = [s.valid.copy() for s in subjects]
@@ -222,7 +229,8 @@ def track_subjects(
         if detect.holistic:
             progress.step(done)
 
-    subject_pass(found.info, subjects, others, detect, is_cancelled, on_frame, warnings)
+    subject_pass(found.info, subjects, others, detect, is_cancelled, on_frame, warnings, workers,
+                 [t.left_out for t in chosen])  # fmt: skip
     progress.step(n, force=True)
     for subject, before in zip(subjects, known, strict=True):
         subject.keypoints = TrackKeypoints.from_landmarks(subject.body2d, subject.body_world)
@@ -230,6 +238,8 @@ def track_subjects(
         if added.any():
             log.info("Backfilled person %d in %d frames (%s)", subject.track_id, int(added.sum()),
                      frame_ranges(subject.frame_index, added))  # fmt: skip
+        relinked = bool(next(t for t in chosen if t.track_id == subject.track_id).pieces)
+        warnings.extend(lost_and_found(subject.track_id, subject.valid, subject.frame_index, relinked))
         missing = ~subject.valid
         if missing.mean() > MAX_MISSING_SHARE:
             warnings.append(
@@ -237,7 +247,10 @@ def track_subjects(
                 f"({frame_ranges(subject.frame_index, missing)}); those frames are marked invalid."
             )
     elapsed = found.seconds + time.perf_counter() - clock
-    return DetectionResult(subjects=subjects, n_tracks=len(tracks), warnings=warnings, fps=n / max(elapsed, 1e-6))
+    return DetectionResult(
+        subjects=subjects, n_tracks=len(tracks), warnings=warnings, fps=n / max(elapsed, 1e-6),
+        people=[p.as_meta() for p in listed], thumbnails=thumbs,
+    )  # fmt: skip
 
 
 def detect_subjects(

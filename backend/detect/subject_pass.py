@@ -12,6 +12,7 @@ In one decode of the frames that matter, for each subject:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from backend.detect.backfill import (
     torso_length,
 )
 from backend.detect.holistic import HolisticFrame, SubjectHolistic, effective_complexity
+from backend.detect.parallel import Tick, run_tasks, spans
 from backend.detect.track import keypoint_bbox
 from backend.detect.types import SubjectTrack
 from backend.errors import Cancelled
@@ -180,6 +182,62 @@ class _SubjectState:
                 graph.close()
 
 
+def _cut_points(lo: int, stop: int, runs: list[list[Run]], workers: int) -> list[tuple[int, int]]:
+    """Stretches of positions ``[lo, stop)`` for ``workers`` threads, cut only where no backfill run
+    (its anchor and its frames) crosses the cut."""
+    covered = [(min(r.anchor, *r.frames), max(r.anchor, *r.frames)) for rs in runs for r in rs]
+
+    def free(b: int) -> bool:
+        return all(not (a < b <= z) for a, z in covered)
+
+    cuts = [lo]
+    for a, _ in spans(lo, stop, workers)[1:]:
+        near = sorted(range(max(cuts[-1] + 1, a - WINDOW), min(stop, a + WINDOW)), key=lambda b: abs(b - a))
+        b = next((b for b in near if free(b)), None)
+        if b is not None:
+            cuts.append(b)
+    return list(zip(cuts, cuts[1:] + [stop], strict=True))
+
+
+def _pass_stretch(
+    info: VideoInfo, subjects: list[SubjectTrack], others: list[np.ndarray], runs: list[list[Run]],
+    detect: DetectConfig, complexity: int, span: tuple[int, int], tick: Tick, stopped: protocol.CancelCheck,
+) -> list[tuple[int, int]]:  # fmt: skip
+    """The pass over positions ``span[0] <= t < span[1]`` with graphs of its own; per subject, the frames
+    where Holistic disagreed with the tracked body and those where its body replaced it."""
+    a, b = span
+    frame_index = subjects[0].frame_index
+    position = {int(f): t for t, f in enumerate(frame_index)}
+    mine = [[r for r in rs if a <= r.anchor < b] for rs in runs]
+    wanted = Counter(f for rs in mine for r in rs if not r.forward for f in r.frames)
+    held: dict[int, np.ndarray] = {}
+    states: list[_SubjectState] = []
+    try:
+        for subject, other, subject_runs in zip(subjects, others, mine, strict=True):
+            states.append(_SubjectState(subject, other, subject_runs, detect, complexity))
+        for frame in iter_frames(info, int(frame_index[a]), int(frame_index[b - 1]) + 1):
+            if stopped():
+                raise Cancelled()
+            t = position.get(frame.index)
+            if t is None:
+                continue
+            if t in wanted:
+                held[t] = frame.rgb
+            for state in states:
+                state.step(t, frame.rgb, held, stopped)
+                done = state.backward.get(t)
+                for f in done.frames if done is not None else ():
+                    wanted[f] -= 1
+                    if wanted[f] == 0:
+                        del wanted[f]
+                        held.pop(f, None)
+            tick()
+        return [(st.holistic.disagreements if st.holistic is not None else 0, st.replaced) for st in states]
+    finally:
+        for state in states:
+            state.close()
+
+
 def subject_pass(
     info: VideoInfo,
     subjects: list[SubjectTrack],
@@ -188,22 +246,27 @@ def subject_pass(
     is_cancelled: protocol.CancelCheck,
     on_frame: Callable[[int], None],
     warnings: list[str],
+    workers: int = 1,
+    blocked: list[np.ndarray | None] | None = None,
 ) -> None:
     """Backfill the subjects' missing frames and fill hands, face and silhouette, in place.
 
-    Decodes only the span of frames some subject or run needs; skipped when Holistic is off
-    and nothing is to be backfilled. Holds at most :func:`backend.detect.backfill.back_window`
-    frames per subject for the backward runs.
+    Decodes only the span of frames some subject or run needs, cut into up to ``workers`` stretches
+    on threads of their own (:mod:`backend.detect.parallel`); skipped when Holistic is off and nothing
+    is to be backfilled. Holds at most :func:`backend.detect.backfill.back_window` frames per subject
+    and stretch for the backward runs.
 
     Args:
         subjects: from the multi-person pass (same frames, T each).
         others: per subject, (T, M, 4) boxes of the other tracked people, NaN where absent.
-        on_frame: called with the number of positions done (0..T) after each decoded frame.
+        on_frame: called with the number of positions done so far, about every 0.2 s.
+        blocked: per subject, (T,) frames the backfill must not fill (``Track.left_out``), or None.
     Raises:
         Cancelled: ``is_cancelled()`` returned True.
     """
     back = back_window(info.width, info.height)
-    runs = [plan_runs(s.valid, WINDOW, back) for s in subjects]
+    blocked = blocked or [None] * len(subjects)
+    runs = [plan_runs(s.valid, WINDOW, back, b) for s, b in zip(subjects, blocked, strict=True)]
     if not detect.holistic and not any(runs):
         return
     complexity, note = effective_complexity(detect.model_complexity)
@@ -212,38 +275,16 @@ def subject_pass(
     needed = [np.flatnonzero(s.valid) for s in subjects] + [np.array(r.frames) for rs in runs for r in rs]
     lo = min(int(x.min()) for x in needed if len(x))
     hi = max(int(x.max()) for x in needed if len(x))
-    position = {int(f): t for t, f in enumerate(subjects[0].frame_index)}
-    wanted = Counter(f for rs in runs for r in rs if not r.forward for f in r.frames)
-    held: dict[int, np.ndarray] = {}
-    states: list[_SubjectState] = []
-    try:
-        for subject, other, subject_runs in zip(subjects, others, runs, strict=True):
-            states.append(_SubjectState(subject, other, subject_runs, detect, complexity))
-        first, last = int(subjects[0].frame_index[lo]), int(subjects[0].frame_index[hi])
-        for frame in iter_frames(info, first, last + 1):
-            if is_cancelled():
-                raise Cancelled()
-            t = position.get(frame.index)
-            if t is None:
-                continue
-            if t in wanted:
-                held[t] = frame.rgb
-            for state in states:
-                state.step(t, frame.rgb, held, is_cancelled)
-                done = state.backward.get(t)
-                for f in done.frames if done is not None else ():
-                    wanted[f] -= 1
-                    if wanted[f] == 0:
-                        del wanted[f]
-                        held.pop(f, None)
-            on_frame(t + 1)
-        for state in states:
-            if state.holistic is not None and state.holistic.disagreements:
-                log.info(
-                    "Holistic disagreed with the tracked body of subject %d in %d frames; its body was "
-                    "plausible and used in %d of them (hands and face dropped in the others)",
-                    state.subject.track_id, state.holistic.disagreements, state.replaced,
-                )  # fmt: skip
-    finally:
-        for state in states:
-            state.close()
+    tasks = [
+        functools.partial(_pass_stretch, info, subjects, others, runs, detect, complexity, span)
+        for span in _cut_points(lo, hi + 1, runs, workers)
+    ]
+    counts = run_tasks(tasks, on_frame, is_cancelled)
+    for k, subject in enumerate(subjects):
+        disagreed, replaced = (sum(c[k][i] for c in counts) for i in (0, 1))
+        if disagreed:
+            log.info(
+                "Holistic disagreed with the tracked body of subject %d in %d frames; its body was "
+                "plausible and used in %d of them (hands and face dropped in the others)",
+                subject.track_id, disagreed, replaced,
+            )  # fmt: skip

@@ -40,6 +40,9 @@ class Track:
     pieces: tuple[tuple[int, int], ...] = ()
     """Spans of the tracks joined into this one by :func:`backend.detect.reid.relink`, in time
     order (empty if none)."""
+    left_out: np.ndarray | None = None
+    """(T,) bool: frames whose detection was left out because it looked like someone else
+    (:mod:`backend.detect.identity`); never filled by the backfill. None: none."""
 
     @property
     def n_frames(self) -> int:
@@ -262,7 +265,7 @@ def _describe(tracks: Sequence[Track], frame_index: Sequence[int] | None) -> str
 def choose_subjects(
     tracks: Sequence[Track], person: str, frame_index: Sequence[int] | None = None
 ) -> tuple[list[Track], list[str]]:
-    """Pick the subject(s): 'auto' (most prominent), 'all', or a track id.
+    """Pick the subject(s): 'auto' (most prominent), 'all', a track id, or ids separated by commas.
 
     Args:
         tracks: from :func:`associate`, ordered by id (0 = most prominent).
@@ -288,9 +291,12 @@ def choose_subjects(
         )
         return [tracks[0]], [message]
     valid = ", ".join(str(i) for i in ids)
-    if not person.lstrip("-").isdigit() or int(person) not in ids:
+    wanted = [part.strip() for part in person.split(",")]
+    bad = [w for w in wanted if not w.isdigit() or int(w) not in ids]
+    if bad or len(set(wanted)) != len(wanted):
         raise BadInput(
-            f"--person {person!r} is not a tracked person: valid ids are {valid} "
-            f"({_describe(tracks, frame_index)}), or use 'auto' or 'all'."
+            f"--person {person!r} is not a tracked person or a list of them: valid ids are {valid} "
+            f"({_describe(tracks, frame_index)}); give one id, several separated by commas (e.g. 0,2), "
+            "'auto' or 'all'."
         )
-    return [tracks[ids.index(int(person))]], []
+    return [tracks[ids.index(int(w))] for w in wanted], []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -71,3 +71,7 @@ class DetectionResult:
     warnings: list[str]
     fps: float
     """Detection throughput, frames per second."""
+    people: list[dict[str, object]] = field(default_factory=list)
+    """Every tracked person (``people_list.TrackedPerson.as_meta``), for the motion file's meta."""
+    thumbnails: np.ndarray | None = None
+    """(N, 64, 64, 3) uint8: a crop of each listed person, in ``people``'s order."""

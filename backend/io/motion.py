@@ -15,7 +15,13 @@ import numpy as np
 from backend.errors import BadInput
 from backend.io import motion_schema as schema
 from backend.io.atomic import atomic_path
-from backend.io.motion_validate import read_motion_file, validate_motion
+from backend.io.motion_validate import (
+    PEOPLE_FORMAT,
+    THUMBNAILS,
+    check_thumbnails,
+    read_motion_file,
+    validate_motion,
+)
 
 FORMAT_NAME = schema.FORMAT_NAME
 FORMAT_VERSION = schema.FORMAT_VERSION
@@ -40,6 +46,8 @@ class PersonMotion:
 class MotionFile:
     meta: dict[str, Any]
     people: list[PersonMotion] = field(default_factory=list)
+    thumbnails: np.ndarray | None = None
+    """(N, S, S, 3) uint8: a crop of each person listed in meta ``tracked`` (written as ``thumbnails``)."""
 
     def person(self, person_id: int | None = None) -> PersonMotion:
         """The person with this id, or the first one."""
@@ -71,6 +79,12 @@ def write(path: str | Path, motion: MotionFile, where: str | None = None) -> Non
     except schema.MotionFileError as exc:
         raise BadInput(str(exc)) from exc
     arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(motion.meta, allow_nan=False))}
+    if motion.thumbnails is not None:
+        try:
+            check_thumbnails(motion.thumbnails.shape, motion.thumbnails.dtype, motion.meta, where)
+        except schema.MotionFileError as exc:
+            raise BadInput(str(exc)) from exc
+        arrays[THUMBNAILS] = motion.thumbnails
     for p in motion.people:
         for name, value in p.arrays.items():
             arrays[f"p{p.person_id}/{name}"] = np.asarray(value)
@@ -86,3 +100,15 @@ def load(path: str | Path) -> MotionFile:
     except schema.MotionFileError as exc:
         raise BadInput(str(exc)) from exc
     return MotionFile(meta, [PersonMotion(int(pid), arrays) for pid, arrays in people.items()])
+
+
+def write_people(path: str | Path, meta: dict[str, Any], thumbnails: np.ndarray, where: str | None = None) -> None:
+    """Write a people file (``PEOPLE_FORMAT``: meta with ``tracked``, and their ``thumbnails``) to ``path``
+    as it is (the caller renames a temporary file; ``where`` names the final path in messages)."""
+    meta = {"format": PEOPLE_FORMAT, "version": 1, **meta}
+    try:
+        check_thumbnails(thumbnails.shape, thumbnails.dtype, meta, where or str(path))
+    except schema.MotionFileError as exc:
+        raise BadInput(str(exc)) from exc
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, meta=np.array(json.dumps(meta, allow_nan=False)), thumbnails=thumbnails)

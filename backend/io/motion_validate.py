@@ -199,6 +199,52 @@ def read_motion_file(
     return meta, people
 
 
+THUMBNAILS = "thumbnails"
+"""Optional entry: (N, S, S, 3) uint8 RGB crops of the N people listed in meta ``tracked``, in order."""
+
+
+def check_thumbnails(shape: tuple[int, ...], dtype: np.dtype, meta: dict, where: str) -> None:
+    """The ``thumbnails`` entry's shape and type against meta ``tracked``."""
+    listed = meta.get("tracked")
+    count = len(listed) if isinstance(listed, list) else -1
+    if len(shape) != 4 or shape[0] != count or shape[3] != 3 or not 8 <= shape[1] == shape[2] <= 512 or dtype != np.uint8:
+        raise MotionFileError(
+            f"{where}: 'thumbnails' must be (N, S, S, 3) uint8 with one crop per person of meta 'tracked' "
+            f"({count}); it is {shape} {dtype}."
+        )
+
+
+PEOPLE_FORMAT = "video2anim.people"
+"""The people file (``python -m backend people``): ``meta`` (format, version, source video, image size,
+frame range, ``tracked``) and ``thumbnails``; no motion."""
+
+
+def read_thumbnails(path: str | Path) -> tuple[list[dict], np.ndarray | None]:
+    """Meta ``tracked`` (every person found, see ``backend.detect.people_list``) and their thumbnails from
+    a motion file or a people file; ``([], None)`` for a motion file written before they existed."""
+    where = str(path)
+    try:
+        with NpzReader(path, MAX_FILE_BYTES) as npz:
+            meta = _read_meta(npz, where)
+            people_file = isinstance(meta, dict) and meta.get("format") == PEOPLE_FORMAT
+            if not people_file:
+                check_meta(meta, where)
+            listed = meta.get("tracked", [])
+            if not isinstance(listed, list) or not all(isinstance(p, dict) and type(p.get("id")) is int for p in listed):
+                raise MotionFileError(f"{where}: meta 'tracked' must be a list of people with integer ids.")
+            header = npz.headers.get(THUMBNAILS)
+            if header is None:
+                if people_file:
+                    raise MotionFileError(f"{where}: a people file must hold 'thumbnails'.")
+                return listed, None
+            check_thumbnails(header.shape, header.dtype, meta, where)
+            return listed, npz.read(THUMBNAILS)
+    except MotionFileError:
+        raise
+    except FileFormatError as exc:
+        raise MotionFileError(str(exc)) from exc
+
+
 def read_rig_file(path: str | Path) -> dict[str, np.ndarray]:
     """Read and validate a rig file written by ``backend.body`` rig export."""
     where = str(path)

@@ -84,6 +84,8 @@ class _Setup:
     models: Models
     info: VideoInfo
     camera: Camera
+    cores: int
+    """Threads for detection: the cores other processes leave free, or ``DetectConfig.workers``."""
 
 
 def output_targets(video: Path, out: Path, preview: Path | None) -> list[Path]:
@@ -113,8 +115,7 @@ def _decode(video: Path, config: EstimateConfig, loaded: Loaded | None) -> _Setu
     """Check and load everything the long stages need, so that a bad file fails at once (the models
     from ``loaded`` when a persistent worker already has them)."""
     device = resolve_device(config.device)
-    if device.type == "cpu":
-        threads.configure()  # the cores other processes leave free (the fit keeps re-checking)
+    cores = threads.configure()  # the cores other processes leave free (a CPU fit keeps re-checking)
     info = probe(video)
     if loaded is None:
         models = load_models(config.lift)
@@ -124,7 +125,8 @@ def _decode(video: Path, config: EstimateConfig, loaded: Loaded | None) -> _Setu
         body = loaded.body_for(config.body, config.model_path, config.gender, device)
     dcfg = config.decode
     focal = "--focal-px" if dcfg.focal_px is not None else f"default {dcfg.default_fov_deg:g} deg field of view (long side)"
-    return _Setup(device, body, models, info, Camera(info.intrinsics(dcfg.focal_px, dcfg.default_fov_deg), focal))
+    camera = Camera(info.intrinsics(dcfg.focal_px, dcfg.default_fov_deg), focal)
+    return _Setup(device, body, models, info, camera, config.detect.workers or cores)
 
 
 def _keep_parts(subjects: list[SubjectTrack], config: EstimateConfig) -> None:
@@ -156,16 +158,18 @@ def _motion(video: Path, setup: _Setup, config: EstimateConfig, detection: Detec
             lifts: list[LiftResult], fits: list[FitResult], run: _Run, run_metrics: dict) -> motion_io.MotionFile:  # fmt: skip
     """The write stage's content: every person's arrays and the meta."""
     subjects = detection.subjects
-    people = [
-        motion_io.PersonMotion(s.track_id, person_arrays(s, f, lift, setup.body, setup.camera.rotations))
-        for s, f, lift in zip(subjects, fits, lifts, strict=True)
-    ]
+    people: list[motion_io.PersonMotion] = []
+    for s, f, lift in zip(subjects, fits, lifts, strict=True):
+        shared = people[0]["world_from_camera"] if people else None  # one world (camera, ground) per clip
+        arrays = person_arrays(s, f, lift, setup.body, setup.camera.rotations, shared)
+        people.append(motion_io.PersonMotion(s.track_id, arrays))
     facts = RunFacts(
         video, setup.info, setup.camera, setup.body, config, lifts[0].method,
         "vposer" if setup.models.prior is not None else "none", str(setup.device), detection.n_tracks,
+        detection.people,
     )  # fmt: skip
     meta = motion_meta(facts, len(subjects[0].frame_index), run.timings, run_metrics, fits[0].stats, run.warnings)
-    return motion_io.MotionFile(meta, people)
+    return motion_io.MotionFile(meta, people, detection.thumbnails)
 
 
 def estimate(
@@ -191,11 +195,12 @@ def estimate(
             setup = _decode(video, config, loaded)
         with run.stage("detect"):
             found = detect_people(
-                setup.info, dcfg.start, dcfg.end, config.detect, report, is_cancelled, setup.camera.intrinsics
+                setup.info, dcfg.start, dcfg.end, config.detect, report, is_cancelled, setup.camera.intrinsics,
+                setup.cores,
             )
             setup.camera = dataclasses.replace(setup.camera, rotations=found.camera_rotations)
         with run.stage("track"):
-            detection = track_subjects(found, config.detect, config.track, report, is_cancelled)
+            detection = track_subjects(found, config.detect, config.track, report, is_cancelled, setup.cores)
             for message in detection.warnings:
                 run.warn(message)
             _keep_parts(detection.subjects, config)

@@ -10,6 +10,7 @@ results, per clip, are written to ``OUT/batch_summary.json`` (atomically) and lo
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -129,6 +130,9 @@ def run_batch(
     outcomes, todo = plan(folder, out_folder, force)
     jobs = min(jobs or (os.cpu_count() or 1), max(len(todo), 1))
     log.info("%d clip(s), %d to convert with %d worker(s)", len(outcomes), len(todo), jobs)
+    if config.detect.workers == 0 and jobs > 1:  # the clips share the cores: no detection threads on top
+        share = max(1, (os.cpu_count() or 1) // jobs)
+        config = dataclasses.replace(config, detect=dataclasses.replace(config.detect, workers=share))
     if todo:
         context = multiprocessing.get_context("spawn")  # MediaPipe and torch do not survive fork
         with ProcessPoolExecutor(jobs, mp_context=context) as pool:

@@ -89,15 +89,21 @@ def metrics(track: SubjectTrack, fit: FitResult, conf2d: np.ndarray) -> dict[str
 
 
 def person_arrays(
-    track: SubjectTrack, fit: FitResult, lift: LiftResult, body: BodyModel, camera_rotations: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
+    track: SubjectTrack, fit: FitResult, lift: LiftResult, body: BodyModel, camera_rotations: np.ndarray | None = None,
+    shared_world: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:  # fmt: skip
     """One person's motion arrays (DESIGN.md, README), the body model's own ones and its rig included;
-    ``camera_rotations`` (T, 3, 3) make ``world_from_camera`` per frame (a panning camera)."""
+    ``camera_rotations`` (T, 3, 3) make ``world_from_camera`` per frame (a panning camera).
+    ``shared_world``: the clip's ``world_from_camera`` when another person already fixed it (everyone of
+    a clip lives in one world, so that one camera and one ground serve them all in Blender)."""
     t = len(track.frame_index)
-    ground = fit.ground
-    if ground is None:  # no contact stage: level with the torso, under the lowest feet
-        ground = frames.ground_from_keypoints(fit.keypoints3d, track.valid, camera_rotations)
-    world_from_camera = frames.world_from_ground(fit.keypoints3d, track.valid, *ground, camera_rotations)
+    if shared_world is not None:
+        world_from_camera = shared_world
+    else:
+        ground = fit.ground
+        if ground is None:  # no contact stage: level with the torso, under the lowest feet
+            ground = frames.ground_from_keypoints(fit.keypoints3d, track.valid, camera_rotations)
+        world_from_camera = frames.world_from_ground(fit.keypoints3d, track.valid, *ground, camera_rotations)
     world_kp = frames.apply(world_from_camera, fit.keypoints3d)
     contacts = fit.contacts if fit.contacts is not None else frames.foot_contacts(world_kp, track.time_s)
     arrays = {
@@ -139,6 +145,8 @@ class RunFacts:
     prior: str
     device: str
     tracks_found: int
+    tracked: list[dict[str, Any]]
+    """Every tracked person (``backend.detect.people_list``)."""
 
 
 def motion_meta(
@@ -178,5 +186,6 @@ def motion_meta(
         "metrics": run_metrics,
         "fit_stats": fit_stats,
         "tracks_found": facts.tracks_found,
+        "tracked": facts.tracked,
         "warnings": warnings,
     }
