@@ -106,7 +106,6 @@ def _build_parser() -> argparse.ArgumentParser:
     ppl.add_argument("--start", type=int, default=0, help="first frame (0-based)")
     ppl.add_argument("--end", type=int, default=None, help="last frame, exclusive")
     ppl.add_argument("--events", action="store_true", help="JSON-lines events on stdout")
-    ppl.add_argument("--verbose", action="store_true")
     batch = sub.add_parser("batch", help="a folder of clips -> one motion file each, on every core, resumable")
     batch.add_argument("folder", type=Path, help="folder of video clips")
     batch.add_argument("out_folder", type=Path, help="where the .motion.npz files and batch_summary.json go")
@@ -262,8 +261,7 @@ def _people(args: argparse.Namespace, token: CancelToken, report: protocol.Repor
 
     if args.start < 0 or (args.end is not None and args.end <= args.start):
         raise BadInput("--start must be >= 0 and --end greater than --start.")
-    people = find_people(args.video, args.out, DecodeConfig(start=args.start, end=args.end), report, token)
-    log.info("wrote %s: %d people (fit some with estimate --person ID[,ID...])", args.out, len(people))
+    find_people(args.video, args.out, DecodeConfig(start=args.start, end=args.end), report, token)
     return protocol.EXIT_OK
 
 

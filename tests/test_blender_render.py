@@ -120,7 +120,7 @@ def test_camera_shows_the_footage_and_a_ground_plane_is_added(imported, demo_mot
 def test_rendered_body_covers_the_detected_torso(imported, raw, tmp_path) -> None:
     """A Workbench render from the imported camera (transparent film) lies on the person's torso."""
     scene = bpy.context.scene
-    for obj in bpy.data.collections["demo"].all_objects:
+    for obj in list(bpy.data.collections["demo"].all_objects):  # a list: hide_render rebuilds the cache
         obj.hide_render = obj.get("video2anim_role") == "ground"
     scene.render.engine, scene.render.film_transparent = "BLENDER_WORKBENCH", True
     scene.render.resolution_percentage = 25

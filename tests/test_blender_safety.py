@@ -174,7 +174,7 @@ def test_three_people_get_collections_of_their_own_and_export_each_or_together(t
         body = bpy.data.objects[f"three_p{pid}_body"]
         assert body.parent == armature or any(m.type == "ARMATURE" and m.object == armature for m in body.modifiers)
     assert sum(o.type == "CAMERA" for o in bpy.data.objects) == 1
-    api.import_people(path, "three", ground_plane=True)  # again: replaced in place, nothing doubled
+    armatures = api.import_people(path, "three", ground_plane=True)  # again: replaced, nothing doubled
     assert len(bpy.data.objects) == 8 and len(clip.children) == 3
     each = api.export_fbx_each(armatures, tmp_path)
     assert [p.name for p in each] == [f"three_p{pid}_armature.fbx" for pid in range(3)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,8 +129,10 @@ def test_demo_relinks_the_man_after_his_backflip(
     (man,) = result.subjects
     assert man.track_id == 0 and man.frame_index[0] == 0
     before, gap, after = man.valid[:169], man.valid[169:198], man.valid[198:226]
-    # Backfilled: frames 0-6 before the detector finds him, the landing before it finds him again.
-    assert before.all() and after.mean() > 0.9
+    # Backfilled: frames 0-6 before the detector finds him, the landing before it finds him again. A few
+    # single frames (11, 164 and 168 as he takes off) look more like the woman than like him (clothing
+    # colour) and are left out (backend/detect/identity.py): invalid, bridged by the fit.
+    assert before.sum() >= len(before) - 3 and after.mean() > 0.9
     assert 0 < gap.sum() < 20 and gap[-5:].all()
     # Never the woman: she is in view while he is in the air (on the grass at the left; he comes
     # down right of the box) and walks at the bottom while he is on the box (his hips far above hers).
@@ -139,7 +142,7 @@ def test_demo_relinks_the_man_after_his_backflip(
     (warning,) = [w for w in result.warnings if "people found" in w]
     assert "2 people found" in warning and "id 0: frames " in warning and " and 19" in warning
     (missing,) = [w for w in result.warnings if "not detected" in w]
-    assert missing.startswith("Person 0 was not detected in ") and "(169-1" in missing
+    assert missing.startswith("Person 0 was not detected in ") and re.search(r"16[89]-1[89]\d", missing)
 
 
 def test_backfill_finds_the_man_before_the_detector_does(demo_info: VideoInfo) -> None:

@@ -56,6 +56,11 @@ def _mean_look(descriptors: list[np.ndarray], last: int | None = MODEL_FRAMES) -
     return (stack * seen).sum(0) / np.maximum(seen.sum(0), 1)
 
 
+def _look_of(det: np.ndarray, colour: Sequence[np.ndarray]) -> np.ndarray:
+    """(R, B) a track's mean descriptor over all its detections."""
+    return _mean_look([colour[t][det[t]] for t in np.flatnonzero(det >= 0)], None)
+
+
 def _walk(
     det: np.ndarray, colour: Sequence[np.ndarray], others: list[np.ndarray]
 ) -> tuple[np.ndarray, int | None]:
@@ -104,23 +109,23 @@ def split_by_appearance(
         tracks: from :func:`backend.detect.track.associate`; frames: T arrays (P_t, K, 3) landmarks;
         colour: T arrays (P_t, R, B) descriptors.
     """
-    looks = [_mean_look([colour[t][tr.det[t]] for t in np.flatnonzero(tr.det >= 0)], None) for tr in tracks]
+    looks = [_look_of(tr.det, colour) for tr in tracks]
     out: list[Track] = []
     for k, tr in enumerate(tracks):
         others = [look for j, look in enumerate(looks) if j != k]
         det = tr.det
         while True:
             kept, cut = _walk(det, colour, others)
-            head = kept if cut is None else np.where(np.arange(len(det)) < cut, kept, -1)
-            lost = int(((det >= 0) & (head < 0)).sum()) - (0 if cut is None else int((det[cut:] >= 0).sum()))
-            if lost:
-                log.info("Track %d: %d detection(s) that look like someone else left out", tr.track_id, lost)
+            before = np.arange(len(det)) < (len(det) if cut is None else cut)
+            head = np.where(before, kept, -1)
+            left = (det >= 0) & (head < 0) & before
+            if left.any():
+                log.info("Track %d: %d detection(s) that look like someone else left out", tr.track_id, left.sum())
             if (head >= 0).any():
-                left = (det >= 0) & (head < 0) & (np.arange(len(det)) < (len(det) if cut is None else cut))
                 out.append(Track(len(out), head, prominence(frames, head), left_out=left if left.any() else None))
             if cut is None:
                 break
             log.info("Track %d turns into someone else at position %d: split there", tr.track_id, cut)
-            others = others + [_mean_look([colour[t][head[t]] for t in np.flatnonzero(head >= 0)], None)]
+            others = others + [_look_of(head, colour)]
             det = np.where(np.arange(len(det)) >= cut, det, -1)
     return out

@@ -63,6 +63,7 @@ def find_people(
         with staged.writing(out) as (tmp,):
             motion_io.write_people(tmp, meta, thumbs, str(out))
         staged.commit()
-    log.info("%d people: %s", len(listed), "; ".join(f"id {p.id}: frames {p.frames}" for p in listed))
+    log.info("%d people: %s (fit some with estimate --person ID[,ID...])", len(listed),
+             "; ".join(f"id {p.id}: frames {p.frames}" for p in listed))  # fmt: skip
     report(protocol.result(str(out)))
     return meta["tracked"]
