@@ -42,6 +42,17 @@ SHORT_HEAVY: Phenotypes = (
 )  # fmt: skip
 
 
+def focal_from_fov(width: int, hfov_deg: float) -> float:
+    """Focal length in pixels of an image ``width`` pixels wide seeing ``hfov_deg`` across."""
+    return 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
+
+
+def centred_intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
+    """(3, 3) pinhole camera matrix with the principal point at the image centre."""
+    f = focal_from_fov(width, hfov_deg)
+    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+
+
 @dataclass(frozen=True)
 class BenchCase:
     """One rendered clip: mocap segment, body shape, camera and image (see the module docstring)."""
@@ -68,13 +79,12 @@ class BenchCase:
 
     @property
     def focal_px(self) -> float:
-        return 0.5 * self.width / math.tan(math.radians(self.hfov_deg) / 2.0)
+        return focal_from_fov(self.width, self.hfov_deg)
 
     @property
     def intrinsics(self) -> np.ndarray:
         """(3, 3) pinhole camera matrix, principal point at the image centre."""
-        f = self.focal_px
-        return np.array([[f, 0.0, self.width / 2.0], [0.0, f, self.height / 2.0], [0.0, 0.0, 1.0]])
+        return centred_intrinsics(self.width, self.height, self.hfov_deg)
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

@@ -27,7 +27,15 @@ from backend.geometry.skeleton import KEYPOINT_NAMES
 from backend.io.atomic import atomic_path
 from backend.train.data import ClipSet, hash_of
 from backend.train.synth import look_at
-from bench.cases import AVERAGE, SHORT_HEAVY, TALL_THIN, Phenotypes, world_body
+from bench.cases import (
+    AVERAGE,
+    SHORT_HEAVY,
+    TALL_THIN,
+    Phenotypes,
+    centred_intrinsics,
+    focal_from_fov,
+    world_body,
+)
 from bench.metrics import project_points
 
 log = logging.getLogger(__name__)
@@ -69,12 +77,11 @@ class CrowdCase:
 
     @property
     def focal_px(self) -> float:
-        return 0.5 * self.width / math.tan(math.radians(self.hfov_deg) / 2.0)
+        return focal_from_fov(self.width, self.hfov_deg)
 
     @property
     def intrinsics(self) -> np.ndarray:
-        f = self.focal_px
-        return np.array([[f, 0.0, self.width / 2.0], [0.0, f, self.height / 2.0], [0.0, 0.0, 1.0]])
+        return centred_intrinsics(self.width, self.height, self.hfov_deg)
 
     def key(self, data_hash: str) -> str:
         return hash_of(CROWD_VERSION, data_hash, repr(self))

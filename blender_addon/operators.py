@@ -155,7 +155,8 @@ class _BackendRun:
             context.workspace.status_text_set(None)
 
     def _finish(self, context: bpy.types.Context, snap: JobSnapshot) -> set[str]:
-        raise NotImplementedError
+        """What the finished job leads to (each operator defines it: import the motion, list the people)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _finish")
 
 
 class VIDEO2ANIM_OT_estimate(_BackendRun, bpy.types.Operator):
