@@ -22,7 +22,7 @@ from backend.config import DetectConfig
 from backend.detect.camera_motion import CameraMotion
 from backend.detect.multi import FramePeople, MultiPoseDetector
 from backend.detect.parallel import Tick
-from backend.detect.track import keypoint_bbox
+from backend.detect.track import iou_matrix, keypoint_bbox
 from backend.errors import Cancelled
 from backend.io.video import VideoInfo, iter_frames
 
@@ -32,23 +32,17 @@ MIN_IOU = 0.6
 """Two detections are the same person when their keypoint boxes overlap at least this much."""
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return float(w * h / union) if union > 0 else 0.0
-
-
 def same_people(a: FramePeople, b: FramePeople) -> bool:
     """Whether two graphs found the same people in one frame: as many, each matched one to one by box."""
     if len(a.body2d) != len(b.body2d):
         return False
+    if len(a.body2d) == 0:
+        return True
+    iou = iou_matrix(keypoint_bbox(a.body2d), keypoint_bbox(b.body2d))  # (P, P)
     left = list(range(len(b.body2d)))
-    for person in a.body2d:
-        box = keypoint_bbox(person)
-        best = max(left, key=lambda j: _iou(box, keypoint_bbox(b.body2d[j])), default=None)
-        if best is None or _iou(box, keypoint_bbox(b.body2d[best])) < MIN_IOU:
+    for row in iou:
+        best = max(left, key=lambda j: row[j])
+        if row[best] < MIN_IOU:
             return False
         left.remove(best)
     return True

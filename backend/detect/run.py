@@ -190,7 +190,7 @@ def identify(found: PeopleDetections, track: TrackConfig) -> list[Track]:
     short = dataclasses.replace(track, min_track_frames=min(track.min_track_frames, len(people)))
     bodies, colours = [p.body2d for p in people], [p.colour for p in people]
     tracks = split_by_appearance(associate(bodies, short), bodies, colours)
-    tracks = relink(tracks, [p.colour for p in people], [p.ratios for p in people], frame_index=frame_index)
+    tracks = relink(tracks, colours, [p.ratios for p in people], frame_index=frame_index)
     # A piece split off by appearance and joined to nobody, shorter than a track may be, is noise.
     kept = (t for t in tracks if t.n_frames >= short.min_track_frames)
     tracks = [dataclasses.replace(t, track_id=k) for k, t in enumerate(kept)]
