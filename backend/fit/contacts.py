@@ -31,7 +31,7 @@ CONTACT_HEIGHT_M = 0.10
 """A foot point this much above the lowest it gets nearby in time is unlikely to be in contact."""
 CONTACT_SPEED_MPS = 0.8
 """A foot point faster than this is unlikely to be in contact."""
-SUPPORT_WINDOW_S = 0.7
+SUPPORT_WINDOW_S = 0.35
 """How far in time (each way) the lowest height of a foot point is looked for."""
 MIN_SUPPORT_POINTS, SUPPORT_SHARE = 8, 0.05
 """The ground is the lowest level holding at least this many (and this share of) contact points..."""

@@ -13,12 +13,21 @@ FOOT_POINTS = tuple(KEYPOINT_NAMES.index(n) for n in ("left_heel", "left_big_toe
 """Keypoint indices of the heel and big toe of each foot, in the motion file's ``contacts`` order."""
 _HIPS = [KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")]
 _SHOULDERS = [KEYPOINT_NAMES.index("left_shoulder"), KEYPOINT_NAMES.index("right_shoulder")]
+_ANKLES = [KEYPOINT_NAMES.index("left_ankle"), KEYPOINT_NAMES.index("right_ankle")]
+UPRIGHT_POWER = 8
+"""How strongly :func:`torso_up` prefers frames where the torso stands straight over the legs."""
 
 
 def torso_up(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(3,) the mean hips-to-shoulders direction of keypoints (T, K, 3) over ``valid`` (T,) frames."""
+    """(3,) the body's up direction from keypoints (T, K, 3) over ``valid`` (T,) frames: the mean of the
+    hips-to-shoulders and ankles-to-hips directions, weighted towards frames where the two agree (the
+    person stands upright; a bend or a squat tilts the torso, not gravity)."""
     kp = keypoints[valid] if valid.any() else keypoints
-    return _unit((kp[:, _SHOULDERS].mean(1) - kp[:, _HIPS].mean(1)).mean(0))
+    hips = kp[:, _HIPS].mean(1)
+    torso = _unit(kp[:, _SHOULDERS].mean(1) - hips)
+    legs = _unit(hips - kp[:, _ANKLES].mean(1))
+    straight = np.clip(np.sum(torso * legs, axis=-1), 0.0, 1.0) ** UPRIGHT_POWER + 1e-6
+    return _unit((straight[:, None] * (torso + legs)).sum(0))
 
 
 def estimate_world_from_camera(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
