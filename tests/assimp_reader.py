@@ -27,7 +27,7 @@ class FbxSummary:
     up: np.ndarray
     """Unit vector from the feet to the head (bind pose, the reader's world)."""
     forward: np.ndarray
-    """Unit horizontal vector from the heels (ankles) to the toes."""
+    """Unit horizontal vector from the ankles to the toes, both feet averaged (each foot turns out a little)."""
     height: float
     """Ankle to head distance in the file's units."""
 
@@ -53,7 +53,7 @@ def dump(path: Path, tmp: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def read_fbx(path: Path, tmp: Path, foot: str = "foot.L", toe: str = "toe2-1.L", head: str = "head") -> FbxSummary:
+def read_fbx(path: Path, tmp: Path) -> FbxSummary:
     """Summarise ``path`` as Assimp reads it."""
     scene = dump(path, tmp)
     weights: dict[tuple[int, int], float] = {}
@@ -71,9 +71,11 @@ def read_fbx(path: Path, tmp: Path, foot: str = "foot.L", toe: str = "toe2-1.L",
     anim = scene["animations"][0]
     nodes: dict[str, np.ndarray] = {}
     _globals(scene["rootnode"], np.eye(4), nodes)
-    p = {k: nodes[k][:3, 3] for k in (foot, toe, head)}
-    up = p[head] - p[foot]
-    flat = (p[toe] - p[foot]) - (p[toe] - p[foot]).dot(up) / up.dot(up) * up
+    p = {k: nodes[k][:3, 3] for k in ("foot.L", "toe2-1.L", "foot.R", "toe2-1.R", "head")}
+    feet = [(p[f"foot.{s}"], p[f"toe2-1.{s}"]) for s in ("L", "R")]
+    up = p["head"] - (feet[0][0] + feet[1][0]) / 2
+    steps = [(toe - foot) / np.linalg.norm(toe - foot) for foot, toe in feet]
+    flat = sum(step - step.dot(up) / up.dot(up) * up for step in steps)
     return FbxSummary(
         bones=bones, max_weights_per_vertex=max(counts.values()),
         weight_sum_error=float(max(abs(s - 1.0) for s in weights.values())), vertices=vertices, normals=normals,
