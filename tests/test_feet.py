@@ -158,10 +158,10 @@ def test_foot_terms_have_correct_gradients_and_the_right_zeros() -> None:
     """contact_still, contact_height and below_ground: gradient checks (float64), zero for a planted foot
     standing on the ground, and below_ground blind to feet above the ground."""
     g = torch.Generator().manual_seed(0)
-    points = torch.randn(6, 4, 3, generator=g, dtype=torch.float64).requires_grad_()
-    contact = torch.rand(6, 4, generator=g, dtype=torch.float64)
-    heights = (0.05 * torch.randn(6, 4, generator=g, dtype=torch.float64)).requires_grad_()
-    seen = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    points = torch.randn(10, 4, 3, generator=g, dtype=torch.float64).requires_grad_()  # every span of STILL_LAGS
+    contact = 0.5 + 0.5 * torch.rand(10, 4, generator=g, dtype=torch.float64)
+    heights = (0.05 * torch.randn(10, 4, generator=g, dtype=torch.float64)).requires_grad_()
+    seen = torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0], dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda p: contacts.contact_still(p, contact), (points,))
     # contact_height weighs by nearness to the ground as a constant (detached): its gradient is 2 w h / sum w
     (grad,) = torch.autograd.grad(contacts.contact_height(heights, contact), heights)
@@ -173,6 +173,19 @@ def test_foot_terms_have_correct_gradients_and_the_right_zeros() -> None:
     assert float(contacts.contact_height(torch.zeros(6, 4), torch.ones(6, 4))) == 0.0
     assert float(contacts.below_ground(torch.full((6, 4), 0.2), torch.ones(6))) == 0.0
     assert float(contacts.below_ground(torch.full((6, 4), -0.05), torch.ones(6))) > 0.0
+
+
+def test_a_slow_creep_costs_more_than_its_steps_and_a_rolling_heel_only_its_steps() -> None:
+    """A planted point creeping 1 mm per frame costs the mean of its squared displacements over 1, 4 and 8
+    frames (one frame's steps alone would say 1e-6 m^2); where the contact is unsure (probability 0.5)
+    only the one-frame steps count."""
+    creep = torch.zeros(12, 4, 3, dtype=torch.float64)
+    creep[:, 0, 0] = 0.001 * torch.arange(12)
+    sure = torch.ones(12, 4, dtype=torch.float64)
+    per_point = [1e-6 * lag**2 / 4 for lag in contacts.STILL_LAGS]  # one point of four moves
+    assert float(contacts.contact_still(creep, sure)) == pytest.approx(sum(per_point) / len(per_point))
+    unsure = torch.full((12, 4), 0.5, dtype=torch.float64)
+    assert float(contacts.contact_still(creep, unsure)) == pytest.approx(per_point[0] / len(per_point))
 
 
 def test_ground_parameters_move_the_plane_differentiably() -> None:

@@ -46,6 +46,10 @@ MAX_BRIDGED_FRAMES = 3
 """Contacts carry across at most this many missed frames (a planted foot stays planted)."""
 BELOW_SCALE_M = 0.1
 """Feet much deeper than this below the ground count little more (robust to wild bridged frames)."""
+STILL_LAGS = (1, 4, 8)
+SURE_CONTACT = 0.5
+"""Frame spans over which a planted foot point must not move, and the contact probability above which
+spans longer than one frame count (``contact_still``)."""
 GROUND_STEP = 0.1
 """Scale of the ground parameters (its steps are a tenth of the body's)."""
 
@@ -152,13 +156,23 @@ def initial_ground(
 
 
 def contact_still(points: torch.Tensor, contact: torch.Tensor) -> torch.Tensor:
-    """Mean squared step (m^2) of foot points (T, 4, 3) between frames both in contact (T, 4) (weights:
-    the product of the two frames' probabilities)."""
-    if points.shape[0] < 2:
-        return points.new_zeros(())
-    w = contact[1:] * contact[:-1]
-    step = (points[1:] - points[:-1]).pow(2).sum(-1)
-    return (w * step).sum() / w.sum().clamp(min=1.0)
+    """Mean squared displacement (m^2) of foot points (T, 4, 3) between frames in contact (T, 4), averaged
+    over the spans ``STILL_LAGS``: over one frame weighted by the product of the two probabilities; over
+    longer spans only where the contact is sure throughout (weights rise from 0 at probability
+    ``SURE_CONTACT`` to 1 at 1), so that a slow creep, which steps of one frame hardly see, adds up
+    while a heel that starts to roll off is left free."""
+    terms = []
+    for lag in STILL_LAGS:
+        if points.shape[0] <= lag:
+            continue
+        if lag == 1:
+            w = contact[1:] * contact[:-1]
+        else:
+            least = contact.unfold(0, lag + 1, 1).amin(-1)  # (T - lag, 4)
+            w = ((least - SURE_CONTACT) / (1.0 - SURE_CONTACT)).clamp(min=0.0).pow(2)
+        step = (points[lag:] - points[:-lag]).pow(2).sum(-1)
+        terms.append((w * step).sum() / w.sum().clamp(min=1.0))
+    return torch.stack(terms).mean() if terms else points.new_zeros(())
 
 
 def contact_height(heights: torch.Tensor, contact: torch.Tensor) -> torch.Tensor:
