@@ -137,7 +137,7 @@ class FitSchedule:
     iters_contact: int = 80
     """The contact stage (after ``all``): feet planted where they touch the ground, one ground plane."""
     fit_shape: bool = True
-    rel_tol: float = 1.0e-5
+    rel_tol: float = 1.0e-3
     """Stop a stage when the loss improves by less than this fraction over 10 iterations."""
 
 

@@ -4,6 +4,7 @@ Runs the real command line in a subprocess, as a user would, and prints a markdo
 wall time, per-stage frames/s and seconds, peak memory, reprojection error and jitter.
 
 Usage: .venv/bin/python bench/speed_demo.py [--preset balanced] [--device auto] [--no-preview]
+       [--fit-set SECTION.FIELD=VALUE ...]
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def main() -> int:
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-preview", action="store_true")
+    parser.add_argument("--fit-set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="passed to the estimate (e.g. schedule.rel_tol=1e-5)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.motion.npz"
@@ -36,6 +39,8 @@ def main() -> int:
                "--preset", args.preset, "--device", args.device, "--events"]  # fmt: skip
         if not args.no_preview:
             cmd += ["--preview", str(Path(tmp) / "bench.mp4")]
+        for setting in args.fit_set:
+            cmd += ["--fit-set", setting]
         clock = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         wall = time.perf_counter() - clock
