@@ -110,7 +110,7 @@ class FitWeights:
     w_smooth_parts: float = 3.0
     """Temporal smoothness of the hand, jaw and expression parameters."""
     w_contact_still: float = 3.0e5
-    """A foot point in contact does not move (mean squared step between frames in contact, m^2)."""
+    """A foot point in contact does not move (mean squared displacement over 1, 4 and 8 frames in contact, m^2)."""
     w_contact_height: float = 1.0e4
     """A foot point in contact stands on the ground (mean squared height above its rest height, m^2)."""
     w_below_ground: float = 1.0e5

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from backend.errors import BadInput
+from backend.geometry.frames import FOOT_POINTS
 from backend.geometry.skeleton import KEYPOINT_NAMES, MEDIAPIPE_INDEX
 from backend.io.motion import PersonMotion
 from bench import metrics
 from bench.accuracy import EVAL_KEYPOINTS, BenchConfig, evaluate_person, markdown_table, pooled
 from bench.cases import AVERAGE, CI_CASES, FULL_CASES, BenchCase
+from bench.planted_feet import contact_runs, spreads_mm
 from bench.render import RenderedCase, face_regions, render_frames, require_bpy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,3 +221,16 @@ def test_ci_subset_end_to_end(tmp_path: Path) -> None:
     assert lifter["pa_mpjpe_mm"] < detector["pa_mpjpe_mm"]
     assert pipeline["pa_mpjpe_mm"] < detector["pa_mpjpe_mm"]
     assert pipeline["accel_mm"] < 0.5 * detector["accel_mm"]
+
+
+def test_planted_feet_runs_and_spreads() -> None:
+    """Runs are stretches of at least ``min_frames`` contact frames per foot point; a run's spread is the
+    farthest its point gets from the run's mean spot."""
+    contact = np.zeros((12, 4), bool)
+    contact[2:8, 0] = True  # 6 frames: a run
+    contact[9:11, 0] = True  # 2 frames: too short
+    contact[5:12, 3] = True  # to the last frame
+    assert contact_runs(contact, 5) == [(0, 2, 8), (3, 5, 12)]
+    world = np.zeros((12, len(KEYPOINT_NAMES), 3))
+    world[7, FOOT_POINTS[0], 0] = 0.006  # one frame 6 mm off: the mean moves 1 mm, the spread is 5 mm
+    assert spreads_mm(world, [(0, 2, 8)]) == pytest.approx([5.0])

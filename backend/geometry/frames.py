@@ -44,7 +44,7 @@ def estimate_world_from_camera(keypoints: np.ndarray, valid: np.ndarray) -> np.n
 def ground_from_keypoints(
     keypoints: np.ndarray, valid: np.ndarray, rotations: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
-    """(up normal (3,), offset) of a ground level with the mean hips-to-shoulders direction, under the
+    """(up normal (3,), offset) of a ground level with the body's up (:func:`torso_up`), under the
     lowest 5 % of the foot keypoints (T, K, 3) (first frame's camera frame, through ``rotations``)."""
     static = keypoints if rotations is None else np.einsum("tij,tkj->tki", rotations, keypoints)
     up = torso_up(static, valid)
