@@ -84,6 +84,10 @@ class FitWeights:
     w_3d: float = 5000.0
     sigma_3d: float = 0.3
     """Geman-McClure scale of the 3D term, metres."""
+    align_3d: bool = True
+    """After the ``pose3d`` stage, the 3D evidence is turned by one rotation per clip onto the body fitted
+    so far (``losses.rotated_onto``): a lifter cannot see the camera's tilt, so on real footage its whole
+    body can lean wrong, and matched as it came it bent the body against the 2D."""
     pose3d_boost: float = 10.0
     """The ``pose3d`` stage multiplies the 3D weight by this (and drops 2D and smoothness)."""
     w_pose: float = 2.0

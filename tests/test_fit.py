@@ -73,6 +73,25 @@ def test_fit_converges_on_synthetic_clip(anny_body) -> None:
     assert events and events[-1]["done"] == events[-1]["total"]
 
 
+def test_a_tilted_lift_does_not_bend_the_body(anny_body) -> None:
+    """A lifter blind to the camera's pitch: its whole body leans 20 degrees wrong. Turned onto the body
+    once per clip (``align_3d``), the 3D evidence keeps its pose and the 2D decides the lean."""
+    inputs, kp, px, _ = _synthetic(anny_body, t=30, seed=3)
+    tilt = roma.rotvec_to_rotmat(torch.tensor([math.radians(20.0), 0.0, 0.0])).numpy()
+    inputs = dataclasses.replace(inputs, lifted=np.einsum("ij,tkj->tki", tilt, inputs.lifted).astype(np.float32))
+    schedule = FitSchedule(iters_contact=0)
+    rel_gt = kp - 0.5 * (kp[:, LH : LH + 1] + kp[:, RH : RH + 1])
+    errors_mm, reproj_px = {}, {}
+    for align in (False, True):
+        config = FitConfig(weights=FitWeights(align_3d=align), schedule=schedule)
+        result = TemporalFitter(anny_body, config, torch.device("cpu")).fit(inputs, lambda e: None, lambda: False)
+        rel = result.keypoints3d - 0.5 * (result.keypoints3d[:, LH : LH + 1] + result.keypoints3d[:, RH : RH + 1])
+        errors_mm[align] = 1000 * np.linalg.norm(rel - rel_gt, axis=-1).mean()
+        reproj_px[align] = np.median(np.linalg.norm(result.projected - px, axis=-1))
+    assert errors_mm[True] < 0.5 * errors_mm[False], errors_mm
+    assert errors_mm[True] < 50.0 and reproj_px[True] < 3.0, (errors_mm, reproj_px)
+
+
 def test_missing_frames_are_bridged(anny_body) -> None:
     inputs, kp, _, _ = _synthetic(anny_body, t=30, seed=1)
     inputs.conf2d[10:16] = 0.0
@@ -111,7 +130,9 @@ def test_fit_with_the_shipped_pose_prior(anny_body) -> None:
     result = fitter.fit(inputs, lambda e: None, lambda: False)
     rel = result.keypoints3d - 0.5 * (result.keypoints3d[:, LH : LH + 1] + result.keypoints3d[:, RH : RH + 1])
     rel_gt = kp - 0.5 * (kp[:, LH : LH + 1] + kp[:, RH : RH + 1])
-    assert 1000 * np.linalg.norm(rel - rel_gt, axis=-1).mean() < 30.0
+    # Root-relative in camera axes: the lean comes from the 2D once the exact lift is turned onto the body
+    # (``align_3d``): 32 mm here, 23 with the lift matched as it is.
+    assert 1000 * np.linalg.norm(rel - rel_gt, axis=-1).mean() < 36.0
     assert np.median(np.linalg.norm(result.projected - px, axis=-1)) < 3.0
 
 

@@ -37,6 +37,24 @@ def test_keypoints3d_gradient() -> None:
     assert torch.autograd.gradcheck(lambda x: losses.keypoints3d(x, target, conf, 0.3), (fit,))
 
 
+def test_rotated_onto_finds_the_clip_rotation_and_never_a_mirror() -> None:
+    lifted = torch.randn(5, 7, 3, dtype=torch.float64)
+    conf = torch.rand(5, 7, dtype=torch.float64)
+    axis = torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)
+    angle, unit = axis.norm(), axis / axis.norm()
+    skew = torch.tensor([[0, -unit[2], unit[1]], [unit[2], 0, -unit[0]], [-unit[1], unit[0], 0]], dtype=torch.float64)
+    rotation = torch.eye(3, dtype=torch.float64) + angle.sin() * skew + (1 - angle.cos()) * skew @ skew
+    fitted = torch.einsum("ij,tkj->tki", rotation, lifted)
+    assert torch.allclose(losses.rotated_onto(fitted, lifted, conf), fitted, atol=1e-9)
+    # A mirror image is not a rotation: the lifted points keep their handedness.
+    mirrored = fitted * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    turned = losses.rotated_onto(mirrored, lifted, conf)
+    assert not torch.allclose(turned, mirrored, atol=1e-3)
+    assert torch.allclose(torch.cdist(turned[0], turned[0]), torch.cdist(lifted[0], lifted[0]), atol=1e-9)
+    # No weight at all: nothing to align on, the evidence comes back as it is.
+    assert torch.equal(losses.rotated_onto(fitted, lifted, torch.zeros_like(conf)), lifted)
+
+
 def test_smoothness_zero_for_constant_velocity_with_variable_frame_times() -> None:
     durations = torch.tensor([1.0, 2.0, 1.0, 0.5, 1.5], dtype=torch.float64)
     times = torch.cat([torch.zeros(1, dtype=torch.float64), durations.cumsum(0)])

@@ -51,6 +51,32 @@ def keypoints3d(
     return weighted_mean(geman_mcclure(sq, sigma), confidence)
 
 
+@torch.no_grad()
+def rotated_onto(fitted_rel: torch.Tensor, lifted_rel: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+    """The lifted keypoints turned by the one rotation that brings them closest to the fitted ones.
+
+    One rotation R for the whole clip (or window of a long clip; weighted Kabsch about the root) minimises
+    ``sum(confidence * |fitted_rel - R lifted_rel|^2)``. It stands for a camera tilt or roll that a lifter
+    cannot see in the 2D it is given, so the 3D term then judges the body's pose and not which way the
+    camera looked. No gradient flows through R (it is re-solved at every evaluation). Where the weights
+    are all zero, the lifted keypoints come back unchanged.
+
+    Args:
+        fitted_rel, lifted_rel: (T, K, 3) root-relative keypoints, metres.
+        confidence: (T, K) weights.
+    Returns:
+        (T, K, 3) ``lifted_rel`` rotated by R.
+    """
+    cov = torch.einsum("tk,tki,tkj->ij", confidence, fitted_rel, lifted_rel)  # (3, 3)
+    u, _, vh = torch.linalg.svd(cov)
+    flip = torch.ones(3, dtype=cov.dtype, device=cov.device)
+    flip[2] = torch.sign(torch.det(u @ vh))  # a proper rotation, never a mirror
+    identity = torch.eye(3, dtype=cov.dtype, device=cov.device)
+    # (no host sync on a GPU: the no-evidence case is a select, not a branch)
+    rotation = torch.where(confidence.sum() > 1e-6, u @ torch.diag(flip) @ vh, identity)
+    return torch.einsum("ij,tkj->tki", rotation, lifted_rel)
+
+
 def pose_l2(rotvec: torch.Tensor) -> torch.Tensor:
     """Mean over frames of the squared norm of all joint rotations (T, J, 3)."""
     return rotvec.pow(2).sum(dim=(-1, -2)).mean()

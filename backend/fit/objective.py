@@ -1,7 +1,8 @@
 """The fit's objective: its terms and their weights, for one stage at a time.
 
 Terms (``losses`` holds the pure functions): robust 2D reprojection, robust 3D agreement with the
-lifted keypoints (root-relative), temporal smoothness of joints, translation and rotations, L2 pose
+lifted keypoints (root-relative; after the 3D-led stage turned onto the body by one rotation per
+clip, ``FitWeights.align_3d``), temporal smoothness of joints, translation and rotations, L2 pose
 prior, VPoser latent-norm prior, anatomical joint limits, shape prior, the SMPL family's hand and
 face terms (``smplx_terms``), and the self-collision terms (capsules, mesh). The stage's
 :class:`~backend.fit.schedule.StageTerms` scales or switches them (the annealing).
@@ -152,12 +153,15 @@ class Objective:
             kp, part_terms = self.parts.evaluate(stage.name, pose, rest, obs.intrinsics, obs.scale, obs.dt)
         proj = project(kp, obs.intrinsics)  # (autograd sums gradients in the order the graph was built)
         rel = losses.root_relative(kp, _LHIP, _RHIP)
+        lifted = obs.lifted
+        if on.align_3d and w.align_3d:
+            lifted = losses.rotated_onto(rel.detach(), lifted, obs.conf3d)
         ws = on.scale_smooth
         terms = {
             "2d": on.scale_2d * w.w_2d * losses.reprojection(
                 proj, obs.kp2d, obs.conf2d if on.arms_2d else obs.conf2d_torso, w.gm_sigma_px, obs.scale
             ),
-            "3d": on.scale_3d * w.w_3d * losses.keypoints3d(rel, obs.lifted, obs.conf3d, w.sigma_3d),
+            "3d": on.scale_3d * w.w_3d * losses.keypoints3d(rel, lifted, obs.conf3d, w.sigma_3d),
             "smooth_joints": ws * w.w_smooth_joints * losses.smoothness(rel, obs.dt),
             "smooth_transl": ws * w.w_smooth_transl * losses.smoothness(params.transl, obs.dt),
             "smooth_rot": ws * w.w_smooth_rot * losses.smoothness(

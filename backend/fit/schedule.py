@@ -3,7 +3,9 @@
 1. ``global``: orientation and translation on the torso (2D arms ignored; no prior, no collision).
 2. ``pose3d``: orientation and body pose led by the 3D evidence alone (no 2D, no smoothness): joints
    may have to turn far from the start pose, each frame on its own.
-3. ``body``: orientation, translation and pose on everything.
+3. ``body``: orientation, translation and pose on everything. From here on the 3D evidence is first
+   turned onto the body by one rotation per clip (``StageTerms.align_3d``): the 2D decides how the body
+   leans towards the camera, the 3D evidence the pose.
 4. ``hands``, ``face``: the SMPL family's parts (``parts.stages``), with the body.
 5. ``all``: everything, the shape included.
 6. ``contact``: feet planted where they touch the ground (contacts estimated from the fit so far) and
@@ -32,6 +34,8 @@ class StageTerms:
     scale_smooth: float = 1.0
     arms_2d: bool = True
     """False: the 2D term ignores elbows and wrists (the torso alone sets the orientation)."""
+    align_3d: bool = True
+    """The 3D evidence is rotated onto the body first (``FitWeights.align_3d``); False: as it is."""
     prior: bool = True
     capsules: bool = True
     mesh: bool = False
@@ -57,9 +61,9 @@ def build_schedule(params: FitParams, part_stages: list[Stage], part_params: lis
     motion = params.motion()
     stages = [
         Stage("global", [params.orient_delta, params.transl], s.iters_global, s.lr,
-              StageTerms(arms_2d=False, prior=False, capsules=False), "initial"),
+              StageTerms(arms_2d=False, prior=False, capsules=False, align_3d=False), "initial"),
         Stage("pose3d", [params.orient_delta, params.body_pose], s.iters_pose3d, s.lr_pose3d,
-              StageTerms(scale_2d=0.0, scale_3d=w.pose3d_boost, scale_smooth=0.0), "initial"),
+              StageTerms(scale_2d=0.0, scale_3d=w.pose3d_boost, scale_smooth=0.0, align_3d=False), "initial"),
         Stage("body", motion, s.iters_body, s.lr, StageTerms(), "initial"),
         *part_stages,
     ]  # fmt: skip
