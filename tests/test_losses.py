@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import roma
 import torch
 
 from backend.fit import losses
@@ -40,10 +41,7 @@ def test_keypoints3d_gradient() -> None:
 def test_rotated_onto_finds_the_clip_rotation_and_never_a_mirror() -> None:
     lifted = torch.randn(5, 7, 3, dtype=torch.float64)
     conf = torch.rand(5, 7, dtype=torch.float64)
-    axis = torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)
-    angle, unit = axis.norm(), axis / axis.norm()
-    skew = torch.tensor([[0, -unit[2], unit[1]], [unit[2], 0, -unit[0]], [-unit[1], unit[0], 0]], dtype=torch.float64)
-    rotation = torch.eye(3, dtype=torch.float64) + angle.sin() * skew + (1 - angle.cos()) * skew @ skew
+    rotation = roma.rotvec_to_rotmat(torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64))
     fitted = torch.einsum("ij,tkj->tki", rotation, lifted)
     assert torch.allclose(losses.rotated_onto(fitted, lifted, conf), fitted, atol=1e-9)
     # A mirror image is not a rotation: the lifted points keep their handedness.

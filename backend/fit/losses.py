@@ -7,6 +7,7 @@ its value does not grow with the clip length.
 
 from __future__ import annotations
 
+import roma
 import torch
 
 
@@ -68,12 +69,10 @@ def rotated_onto(fitted_rel: torch.Tensor, lifted_rel: torch.Tensor, confidence:
         (T, K, 3) ``lifted_rel`` rotated by R.
     """
     cov = torch.einsum("tk,tki,tkj->ij", confidence, fitted_rel, lifted_rel)  # (3, 3)
-    u, _, vh = torch.linalg.svd(cov)
-    flip = torch.ones(3, dtype=cov.dtype, device=cov.device)
-    flip[2] = torch.sign(torch.det(u @ vh))  # a proper rotation, never a mirror
+    nearest = roma.special_procrustes(cov)  # the closest proper rotation, never a mirror
     identity = torch.eye(3, dtype=cov.dtype, device=cov.device)
     # (no host sync on a GPU: the no-evidence case is a select, not a branch)
-    rotation = torch.where(confidence.sum() > 1e-6, u @ torch.diag(flip) @ vh, identity)
+    rotation = torch.where(confidence.sum() > 1e-6, nearest, identity)
     return torch.einsum("ij,tkj->tki", rotation, lifted_rel)
 
 
