@@ -64,8 +64,9 @@ class LiftConfig:
     """"fused" (default, the best on real footage: README "Real footage"): the confidence-weighted mean
     of the learned lifter (``fusion_weight``) and MediaPipe's world landmarks; "videopose": the learned
     temporal lifter alone; "mediapipe": MediaPipe's world landmarks alone."""
-    fusion_weight: float = 0.5
-    """Share of the learned lifter in the "fused" 3D evidence (MediaPipe's world landmarks get the rest)."""
+    fusion_weight: float = 0.7
+    """Share of the learned lifter in the "fused" 3D evidence (MediaPipe's world landmarks get the rest;
+    chosen on both benches, README "Real footage")."""
     weights: str | None = None
     """Lifter checkpoint (ours or official VideoPose3D format); None: the shipped weights."""
     prior: Literal["vposer", "none"] = "vposer"

@@ -35,6 +35,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="add the back-projection loss on unlabelled 2D (needs --trajectory)",
     )
+    lifter.add_argument(
+        "--fixed-cameras", action="store_true",
+        help="train on a few fixed cameras per segment (the old way) instead of a new camera per window",
+    )
     lifter.add_argument("--batch-size", type=int, default=32)
     lifter.add_argument(
         "--bias-frac", type=float, default=None,
@@ -79,6 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
         trajectory=args.trajectory,
         semi_supervised=args.semi_supervised,
         batch_size=args.batch_size,
+        fresh_cameras=not args.fixed_cameras,
         seed=args.seed,
         max_minutes=args.max_minutes,
         threads=args.threads,

@@ -3,7 +3,8 @@
 Input: the 23 ``KEYPOINT_NAMES`` keypoints as (x, y, confidence), screen-normalised like
 VideoPose3D; output: 23 root-relative (mid-hip) 3D keypoints in camera axes, metres. Batches are
 windows of ``chunk`` output frames (``chunk + R - 1`` input frames, edges replicated as in
-`lift_sequence`), with fresh detector noise at every step. Loss: MPJPE plus ``bone_weight`` times
+`lift_sequence`; ``batches.py``), each seen by a new random camera (``views.py``; or by the fixed
+cameras of ``synth.py``), with fresh detector noise at every step. Loss: MPJPE plus ``bone_weight`` times
 the mean absolute bone-length error. Evaluation: MPJPE in mm over every frame of the held-out
 TEST-split sequences with one fixed-seed noise draw, lifted with `lift_sequence`.
 """
@@ -26,6 +27,7 @@ from backend.io.checkpoints import TrainingMetadata
 from backend.lift.checkpoints import load_lifter_checkpoint, save_lifter_checkpoint
 from backend.lift.inputs import encode_inputs
 from backend.lift.videopose import TemporalLifter, TemporalLifterConfig, TrajectoryModel, lift_sequence
+from backend.train.batches import Windows, sample_fresh_windows, sample_windows
 from backend.train.data import DataConfig, hash_of, load_clipset
 from backend.train.lifter_losses import (
     back_projection_error,
@@ -37,6 +39,9 @@ from backend.train.lifter_losses import (
 )
 from backend.train.noise import NoiseConfig, observe
 from backend.train.synth import MID_HIP, LifterPairs, SynthConfig, load_or_synthesize
+from backend.train.views import WorldSequences, load_or_synthesize_world
+
+__all__ = ["LifterTrainConfig", "Windows", "fit_lifter", "sample_windows", "train_lifter"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,9 @@ class LifterTrainConfig:
     seed: int = 0
     threads: int = 1
     synth: SynthConfig = SynthConfig()
+    fresh_cameras: bool = True
+    """Draw a new random camera for every training window (`views.random_views`) instead of the
+    ``synth.views`` fixed cameras per segment (then ``synth.views`` bodies per segment)."""
     eval_synth_seed: int = 1234
     noise: NoiseConfig = NoiseConfig()
 
@@ -104,52 +112,6 @@ class LifterResult:
     data_hash: str
 
 
-@dataclass(frozen=True)
-class Windows:
-    """A training batch: exact pixels (B, chunk + R - 1, K, 2), image sizes (B, 2), focal (B,),
-    root-relative targets (B, chunk, K, 3) and camera-frame roots (B, chunk, 1, 3), metres;
-    ``xy_out`` (B, chunk, K, 2): the exact pixels of the output frames."""
-
-    xy: torch.Tensor
-    image_wh: torch.Tensor
-    focal: torch.Tensor
-    pose: torch.Tensor
-    root: torch.Tensor
-    xy_out: torch.Tensor
-
-
-def sample_windows(
-    pairs: LifterPairs, batch: int, chunk: int, receptive: int, gen: torch.Generator, causal: bool = False
-) -> Windows:
-    """Random training windows of `chunk` output frames and their ``chunk + R - 1`` input frames.
-
-    Frames beyond a sequence's ends repeat its first / last frame; the output frame sits at the
-    centre of its input window, or at its end when `causal`.
-    """
-    starts = torch.as_tensor(pairs.starts)
-    seq = torch.randint(pairs.n_sequences, (batch,), generator=gen)
-    length = starts[seq + 1] - starts[seq]
-    first = (torch.rand(batch, generator=gen) * (length - chunk).clamp(min=1)).long()
-    before = receptive - 1 if causal else (receptive - 1) // 2
-    offs = torch.arange(chunk + receptive - 1) - before
-    idx_in = (first[:, None] + offs[None]).clamp(min=0)
-    idx_in = torch.minimum(idx_in, (length - 1)[:, None]) + starts[seq][:, None]
-    idx_out = (
-        torch.minimum(first[:, None] + torch.arange(chunk)[None], (length - 1)[:, None])
-        + starts[seq][:, None]
-    )
-    kp = pairs.kp3d[idx_out.numpy()]
-    root = kp[..., list(MID_HIP), :].mean(-2, keepdims=True)
-    return Windows(
-        xy=torch.as_tensor(pairs.xy)[idx_in],
-        image_wh=torch.as_tensor(pairs.image_wh)[seq],
-        focal=torch.as_tensor(pairs.focal)[seq],
-        pose=torch.as_tensor(kp - root),
-        root=torch.as_tensor(root),
-        xy_out=torch.as_tensor(pairs.xy)[idx_out],
-    )
-
-
 def _trim(x: torch.Tensor, model: TemporalLifter) -> torch.Tensor:
     """The output frames (B, chunk, ...) of an input window batch (B, chunk + R - 1, ...)."""
     before = model.output_shift()
@@ -166,14 +128,15 @@ def _encode(
 
 def fit_lifter(
     model: TemporalLifter,
-    pairs: LifterPairs,
+    pairs: LifterPairs | WorldSequences,
     config: LifterTrainConfig,
     steps: int | None = None,
     on_interval: Callable[[int], None] | None = None,
     trajectory: TrajectoryModel | None = None,
     unlabelled: LifterPairs | None = None,
 ) -> list[float]:
-    """Optimise `model` (and `trajectory`) on synthetic pairs with fresh detector noise every step.
+    """Optimise `model` (and `trajectory`) on synthetic pairs with fresh detector noise every step
+    (`WorldSequences`: and a fresh random camera for every window).
 
     Loss: MPJPE + ``bone_weight`` x bone-length error; with a trajectory model, plus ``traj_weight``
     x its inverse-depth weighted root error; with `unlabelled` pairs (their 3D is never read) and
@@ -195,7 +158,10 @@ def fit_lifter(
     for net in nets:
         net.train()
     for step in range(total):
-        w = sample_windows(pairs, config.batch_size, config.chunk, r, gen, causal)
+        if isinstance(pairs, WorldSequences):
+            w = sample_fresh_windows(pairs, config.batch_size, config.chunk, r, config.synth, gen, causal)
+        else:
+            w = sample_windows(pairs, config.batch_size, config.chunk, r, gen, causal)
         xy, conf = observe(w.xy, w.image_wh, config.noise, gen)
         pred = model(_encode(model, xy, conf, w.image_wh, w.focal))
         loss = mpjpe(pred, w.pose) + config.bone_weight * bone_error(pred, w.pose)
@@ -273,7 +239,7 @@ def evaluate_lifter(
 
 @dataclass
 class _LifterData:
-    train: LifterPairs
+    train: LifterPairs | WorldSequences
     test: LifterPairs
     unlabelled: LifterPairs | None
     data_hash: str
@@ -285,7 +251,11 @@ def _lifter_data(config: LifterTrainConfig, data: DataConfig) -> _LifterData:
 
     clock = time.perf_counter()
     body = AnnyBody()
-    train_pairs = load_or_synthesize(load_clipset("train", data), config.synth, data.cache, body)
+    train_clips = load_clipset("train", data)
+    if config.fresh_cameras:
+        train_pairs = load_or_synthesize_world(train_clips, config.synth, data.cache, body)
+    else:
+        train_pairs = load_or_synthesize(train_clips, config.synth, data.cache, body)
     eval_synth = dataclasses.replace(config.synth, seed=config.eval_synth_seed, with_mirror=False)
     test_pairs = load_or_synthesize(load_clipset("test", data), eval_synth, data.cache, body)
     data_hash = hash_of(train_pairs.data_hash, test_pairs.data_hash)

@@ -52,15 +52,15 @@ class SynthConfig:
     """Random cameras and bodies for the synthetic pairs (see the module docstring)."""
 
     segment_frames: int = 300
-    views: int = 3
+    views: int = 4
     with_mirror: bool = True
     n_phenotypes: int = 32
-    cam_height: tuple[float, float] = (0.5, 2.0)
-    cam_distance: tuple[float, float] = (2.5, 8.0)
+    cam_height: tuple[float, float] = (0.2, 3.2)
+    cam_distance: tuple[float, float] = (2.0, 8.0)
     focal_px: tuple[float, float] = (800.0, 2000.0)
     image_height: int = 1000
     aspects: tuple[float, ...] = (16 / 9, 4 / 3, 1.0, 9 / 16)
-    aim_height: tuple[float, float] = (0.6, 1.2)
+    aim_height: tuple[float, float] = (0.5, 1.4)
     roll_deg: float = 5.0
     drift_mps: float = 0.15
     follow: tuple[float, float] = (0.6, 1.0)
