@@ -33,7 +33,11 @@ BLEND = 2
 
 def locked_targets(positions: np.ndarray, planted: np.ndarray) -> np.ndarray:
     """(T, 3) ankle targets: ``positions`` (T, 3), held at their mean over each run (at least
-    ``MIN_RUN`` frames) of ``planted`` (T,) frames, eased in and out over ``BLEND`` frames."""
+    ``MIN_RUN`` frames) of ``planted`` (T,) frames, eased in and out over ``BLEND`` frames.
+
+    The easing fades the run's correction at its first / last frame (spot minus that frame's
+    position), not the spot itself: a foot that lifts off fast right after a run keeps its own lift
+    instead of being dragged back towards where it stood."""
     targets = positions.copy()
     weight = np.zeros(len(positions))
     t = 0
@@ -49,9 +53,10 @@ def locked_targets(positions: np.ndarray, planted: np.ndarray) -> np.ndarray:
             targets[t:end] = spot
             weight[t:end] = 1.0
             for k in range(1, BLEND + 1):  # ease out of and into the run
-                for frame, w in ((t - k, 1 - k / (BLEND + 1)), (end - 1 + k, 1 - k / (BLEND + 1))):
+                w = 1 - k / (BLEND + 1)
+                for frame, edge in ((t - k, t), (end - 1 + k, end - 1)):
                     if 0 <= frame < len(positions) and weight[frame] < w:
-                        targets[frame] = w * spot + (1 - w) * positions[frame]
+                        targets[frame] = positions[frame] + w * (spot - positions[edge])
                         weight[frame] = w
         t = end
     return targets

@@ -422,6 +422,24 @@ def test_scene_cli_writes_blend_and_fbx(demo_motion: Path, tmp_path: Path) -> No
     )
 
 
+def test_foot_lock_eases_the_correction_not_the_spot() -> None:
+    """Around a locked run the target is the foot's own path plus a fading share of the run's edge
+    correction: a foot that lifts off fast right after its run keeps its lift (it used to be pulled
+    two thirds of the way back to where it stood: 6 cm on the demo's star jumps)."""
+    from blender_addon import foot_lock
+
+    z = np.array([0.0, 0.0, 0.0, 0.001, 0.0, 0.002, 0.004, 0.10, 0.20, 0.30])  # planted 2-6, then off
+    positions = np.stack([np.zeros(10), np.zeros(10), z], -1)
+    planted = np.array([False, False, True, True, True, True, True, False, False, False])
+    targets = foot_lock.locked_targets(positions, planted)
+    spot = z[2:7].mean()
+    np.testing.assert_allclose(targets[2:7, 2], spot)
+    edge = spot - z[6]
+    np.testing.assert_allclose(targets[7:9, 2], z[7:9] + np.array([2 / 3, 1 / 3]) * edge)
+    np.testing.assert_allclose(targets[9], positions[9])
+    assert np.abs(targets[:, 2] - z).max() <= abs(edge) + 1e-12
+
+
 def test_foot_lock_pins_planted_ankles(raw, demo_motion) -> None:
     """The foot lock holds each ankle still over runs of contact frames (the fit keeps them nearly still
     already) and changes nothing else."""

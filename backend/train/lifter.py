@@ -76,8 +76,8 @@ class LifterTrainConfig:
     threads: int = 1
     synth: SynthConfig = SynthConfig()
     fresh_cameras: bool = True
-    """Draw a new random camera for every training window (`views.random_views`) instead of the
-    ``synth.views`` fixed cameras per segment (then ``synth.views`` bodies per segment)."""
+    """Draw a new random camera for every training window (`views.random_views`; ``synth.views`` is then
+    the number of bodies posed per segment) instead of ``synth.views`` fixed cameras per segment."""
     eval_synth_seed: int = 1234
     noise: NoiseConfig = NoiseConfig()
 
