@@ -15,6 +15,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from backend.train.synth import (
     random_phenotypes,
     root_relative,
 )
+
+if TYPE_CHECKING:
+    from backend.body.anny_body import AnnyBody
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +60,9 @@ class WorldSequences:
         return root_relative(self.kp_world)
 
 
-def synthesize_world(clips: ClipSet, body, config: SynthConfig) -> WorldSequences:  # noqa: ANN001 - AnnyBody
+def synthesize_world(clips: ClipSet, body: AnnyBody, config: SynthConfig) -> WorldSequences:
     """World keypoints of every segment of every clip (and mirror), once per each of ``config.views``
-    random phenotypes. body: a `backend.body.anny_body.AnnyBody`. Deterministic for config.seed."""
+    random phenotypes. Deterministic for config.seed."""
     rng = np.random.default_rng(config.seed)
     phen = random_phenotypes(config.n_phenotypes, list(body.phenotype_labels), rng)
     with torch.no_grad():
@@ -89,8 +93,8 @@ def synthesize_world(clips: ClipSet, body, config: SynthConfig) -> WorldSequence
 
 
 def load_or_synthesize_world(
-    clips: ClipSet, config: SynthConfig, cache_dir: Path, body=None
-) -> WorldSequences:  # noqa: ANN001
+    clips: ClipSet, config: SynthConfig, cache_dir: Path, body: AnnyBody | None = None
+) -> WorldSequences:
     """`synthesize_world` with a ``.npz`` cache in `cache_dir` (``world_<split>_<hash>.npz``)."""
     data_hash = pairs_hash(clips, config) + f"w{WORLD_VERSION}"
     path = Path(cache_dir) / f"world_{clips.split}_{data_hash}.npz"
