@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,22 +102,26 @@ def root_relative(kp3d: np.ndarray) -> np.ndarray:
     return kp3d - kp3d[..., list(MID_HIP), :].mean(-2, keepdims=True)
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, roll: np.ndarray) -> np.ndarray:
-    """Camera-from-world rotations (T, 3, 3), OpenCV axes, world y up.
+def look_at_torch(eye: torch.Tensor, target: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
+    """Camera-from-world rotations (..., 3, 3), OpenCV axes, world y up.
 
-    eye, target: (T, 3) world points; roll: (T,) radians about the optical axis.
+    eye, target: (..., 3) world points; roll: (...) radians about the optical axis.
     """
-    fwd = target - eye
-    fwd /= np.linalg.norm(fwd, axis=-1, keepdims=True)
-    up = np.array([0.0, 1.0, 0.0])
-    right = np.cross(fwd, up)
-    right /= np.linalg.norm(right, axis=-1, keepdims=True).clip(1e-9)
-    down = np.cross(fwd, right)
-    rot = np.stack([right, down, fwd], axis=-2)  # rows: camera x, y, z in world coordinates
-    c, s = np.cos(roll), np.sin(roll)
-    z, o = np.zeros_like(roll), np.ones_like(roll)
-    r_roll = np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
+    fwd = torch.nn.functional.normalize(target - eye, dim=-1)
+    up = torch.tensor([0.0, 1.0, 0.0], dtype=eye.dtype).expand_as(fwd)
+    right = torch.nn.functional.normalize(torch.linalg.cross(fwd, up), dim=-1, eps=1e-9)
+    down = torch.linalg.cross(fwd, right)
+    rot = torch.stack([right, down, fwd], dim=-2)  # rows: camera x, y, z in world coordinates
+    c, s = torch.cos(roll), torch.sin(roll)
+    z, o = torch.zeros_like(roll), torch.ones_like(roll)
+    r_roll = torch.stack([torch.stack([c, -s, z], -1), torch.stack([s, c, z], -1), torch.stack([z, z, o], -1)], -2)
     return r_roll @ rot
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, roll: np.ndarray) -> np.ndarray:
+    """`look_at_torch` on numpy arrays (float64): eye, target (T, 3), roll (T,) -> (T, 3, 3)."""
+    as64 = (torch.as_tensor(np.asarray(x, dtype=np.float64)) for x in (eye, target, roll))
+    return look_at_torch(*as64).numpy()
 
 
 def _smooth(x: np.ndarray, width: int) -> np.ndarray:
@@ -175,43 +180,53 @@ def random_phenotypes(n: int, labels: list[str], rng: np.random.Generator) -> np
     return out
 
 
+def rest_states(body, config: SynthConfig, rng: np.random.Generator) -> list:  # noqa: ANN001 - AnnyBody
+    """Rest states of ``config.n_phenotypes`` random plausible adults (`random_phenotypes`)."""
+    phen = random_phenotypes(config.n_phenotypes, list(body.phenotype_labels), rng)
+    with torch.no_grad():
+        return [body.rest_state(torch.as_tensor(p, dtype=torch.float32)) for p in phen]
+
+
+def segments(clips: ClipSet, config: SynthConfig) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Segments of at most ``config.segment_frames`` (at least 16) frames of every clip, and of its mirror
+    image if configured: (rotations (T, 22, 3, 3), pelvis (T, 3)), the clip's floor at y = 0."""
+    for cs in [clips, mirrored_clipset(clips)] if config.with_mirror else [clips]:
+        for i in range(cs.n_clips):
+            rot_c, tr_c = cs.clip(i)
+            tr_c = tr_c - np.float32([0.0, floor_height(rot_c, tr_c), 0.0])
+            for a in range(0, len(rot_c), config.segment_frames):
+                rot, tr = rot_c[a : a + config.segment_frames], tr_c[a : a + config.segment_frames]
+                if len(rot) >= 16:
+                    yield rot, tr
+
+
 def synthesize(clips: ClipSet, body, config: SynthConfig) -> LifterPairs:  # noqa: ANN001 - AnnyBody
     """Synthetic pairs for every segment of every clip (and its mirror image if configured).
 
     body: a `backend.body.anny_body.AnnyBody`. Deterministic for a given config.seed.
     """
     rng = np.random.default_rng(config.seed)
-    phen = random_phenotypes(config.n_phenotypes, list(body.phenotype_labels), rng)
-    with torch.no_grad():
-        rests = [body.rest_state(torch.as_tensor(p, dtype=torch.float32)) for p in phen]
-    sets = [clips, mirrored_clipset(clips)] if config.with_mirror else [clips]
+    rests = rest_states(body, config, rng)
     xy_all, kp_all, lengths, wh_all, focal_all = [], [], [], [], []
-    for cs in sets:
-        for i in range(cs.n_clips):
-            rot_c, tr_c = cs.clip(i)
-            tr_c = tr_c - np.float32([0.0, floor_height(rot_c, tr_c), 0.0])
-            for a in range(0, len(rot_c), config.segment_frames):
-                rot, tr = rot_c[a : a + config.segment_frames], tr_c[a : a + config.segment_frames]
-                if len(rot) < 16:
-                    continue
-                for _ in range(config.views):
-                    cam_rot, eye, focal, size = random_camera(tr.astype(np.float64), config, rng)
-                    go = cam_rot @ rot[:, 0].astype(np.float64)
-                    tcam = np.einsum("tij,tj->ti", cam_rot, tr - eye)
-                    # Keep the subject in front of the camera: slide it back along the optical axis.
-                    tcam[:, 2] += max(0.0, config.min_depth - float(tcam[:, 2].min()))
-                    rest = rests[int(rng.integers(len(rests)))]
-                    with torch.no_grad():
-                        posed = CanonicalPose(*(torch.as_tensor(x, dtype=torch.float32) for x in (go, rot[:, 1:], tcam)))
-                        kp = body.keypoints_fast(posed, rest)
-                    k_mat = torch.tensor(
-                        [[focal, 0.0, size[0] / 2], [0.0, focal, size[1] / 2], [0.0, 0.0, 1.0]]
-                    )
-                    xy_all.append(project(kp, k_mat).numpy())
-                    kp_all.append(kp.numpy())
-                    lengths.append(len(rot))
-                    wh_all.append(size)
-                    focal_all.append(focal)
+    for rot, tr in segments(clips, config):
+        for _ in range(config.views):
+            cam_rot, eye, focal, size = random_camera(tr.astype(np.float64), config, rng)
+            go = cam_rot @ rot[:, 0].astype(np.float64)
+            tcam = np.einsum("tij,tj->ti", cam_rot, tr - eye)
+            # Keep the subject in front of the camera: slide it back along the optical axis.
+            tcam[:, 2] += max(0.0, config.min_depth - float(tcam[:, 2].min()))
+            rest = rests[int(rng.integers(len(rests)))]
+            with torch.no_grad():
+                posed = CanonicalPose(*(torch.as_tensor(x, dtype=torch.float32) for x in (go, rot[:, 1:], tcam)))
+                kp = body.keypoints_fast(posed, rest)
+            k_mat = torch.tensor(
+                [[focal, 0.0, size[0] / 2], [0.0, focal, size[1] / 2], [0.0, 0.0, 1.0]]
+            )
+            xy_all.append(project(kp, k_mat).numpy())
+            kp_all.append(kp.numpy())
+            lengths.append(len(rot))
+            wh_all.append(size)
+            focal_all.append(focal)
     starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     log.info("synthesised %d sequences, %d frames from %d clips", len(lengths), starts[-1], clips.n_clips)
     return LifterPairs(
@@ -229,22 +244,34 @@ def pairs_hash(clips: ClipSet, config: SynthConfig) -> str:
     return hash_of(SYNTH_VERSION, clips.data_hash, config.to_dict())
 
 
+def default_body():  # noqa: ANN201 - AnnyBody, imported lazily
+    """The Anny body model (loaded on first need only: cached data skips it)."""
+    from backend.body.anny_body import AnnyBody
+
+    return AnnyBody()
+
+
+def cached_arrays(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` at `path`; when it is missing, ``build()`` them and write it atomically."""
+    if path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+    return arrays
+
+
 def load_or_synthesize(clips: ClipSet, config: SynthConfig, cache_dir: Path, body=None) -> LifterPairs:  # noqa: ANN001
     """`synthesize` with a ``.npz`` cache in `cache_dir` keyed by `pairs_hash`; body built if needed."""
     data_hash = pairs_hash(clips, config)
-    path = Path(cache_dir) / f"lifter_{clips.split}_{data_hash}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            return LifterPairs(z["xy"], z["kp3d"], z["starts"], z["image_wh"], z["focal"], data_hash)
-    if body is None:
-        from backend.body.anny_body import AnnyBody
+    fields = ("xy", "kp3d", "starts", "image_wh", "focal")
 
-        body = AnnyBody()
-    pairs = synthesize(clips, body, config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.npz")
-    np.savez(
-        tmp, xy=pairs.xy, kp3d=pairs.kp3d, starts=pairs.starts, image_wh=pairs.image_wh, focal=pairs.focal
-    )
-    tmp.replace(path)
-    return pairs
+    def build() -> dict[str, np.ndarray]:
+        pairs = synthesize(clips, body if body is not None else default_body(), config)
+        return {f: getattr(pairs, f) for f in fields}
+
+    arrays = cached_arrays(Path(cache_dir) / f"lifter_{clips.split}_{data_hash}.npz", build)
+    return LifterPairs(*(arrays[f] for f in fields), data_hash)

@@ -21,14 +21,17 @@ import numpy as np
 import torch
 
 from backend.body.model import CanonicalPose
-from backend.train.data import ClipSet, mirrored_clipset
+from backend.train.data import ClipSet
 from backend.train.synth import (
     MID_HIP,
     SynthConfig,
-    floor_height,
+    cached_arrays,
+    default_body,
+    look_at_torch,
     pairs_hash,
-    random_phenotypes,
+    rest_states,
     root_relative,
+    segments,
 )
 
 if TYPE_CHECKING:
@@ -61,74 +64,41 @@ class WorldSequences:
 
 
 def synthesize_world(clips: ClipSet, body: AnnyBody, config: SynthConfig) -> WorldSequences:
-    """World keypoints of every segment of every clip (and mirror), once per each of ``config.views``
-    random phenotypes. Deterministic for config.seed."""
+    """World keypoints of every segment (`synth.segments`), once per each of ``config.views`` random
+    phenotypes. Deterministic for config.seed."""
     rng = np.random.default_rng(config.seed)
-    phen = random_phenotypes(config.n_phenotypes, list(body.phenotype_labels), rng)
-    with torch.no_grad():
-        rests = [body.rest_state(torch.as_tensor(p, dtype=torch.float32)) for p in phen]
-    sets = [clips, mirrored_clipset(clips)] if config.with_mirror else [clips]
+    rests = rest_states(body, config, rng)
     out, lengths = [], []
-    for cs in sets:
-        for i in range(cs.n_clips):
-            rot_c, tr_c = cs.clip(i)
-            tr_c = tr_c - np.float32([0.0, floor_height(rot_c, tr_c), 0.0])
-            for a in range(0, len(rot_c), config.segment_frames):
-                rot, tr = rot_c[a : a + config.segment_frames], tr_c[a : a + config.segment_frames]
-                if len(rot) < 16:
-                    continue
-                posed = CanonicalPose(
-                    *(torch.as_tensor(x, dtype=torch.float32) for x in (rot[:, 0], rot[:, 1:], tr))
-                )
-                for _ in range(config.views):
-                    with torch.no_grad():
-                        out.append(body.keypoints_fast(posed, rests[int(rng.integers(len(rests)))]).numpy())
-                    lengths.append(len(rot))
+    for rot, tr in segments(clips, config):
+        posed = CanonicalPose(*(torch.as_tensor(x, dtype=torch.float32) for x in (rot[:, 0], rot[:, 1:], tr)))
+        for _ in range(config.views):
+            with torch.no_grad():
+                out.append(body.keypoints_fast(posed, rests[int(rng.integers(len(rests)))]).numpy())
+            lengths.append(len(rot))
     starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     log.info(
         "synthesised %d world sequences, %d frames from %d clips", len(lengths), starts[-1], clips.n_clips
     )
-    data_hash = pairs_hash(clips, config) + f"w{WORLD_VERSION}"
-    return WorldSequences(np.concatenate(out).astype(np.float32), starts, data_hash)
+    return WorldSequences(np.concatenate(out).astype(np.float32), starts, world_hash(clips, config))
+
+
+def world_hash(clips: ClipSet, config: SynthConfig) -> str:
+    """Data hash of world sequences: `pairs_hash` and this module's version."""
+    return pairs_hash(clips, config) + f"w{WORLD_VERSION}"
 
 
 def load_or_synthesize_world(
     clips: ClipSet, config: SynthConfig, cache_dir: Path, body: AnnyBody | None = None
 ) -> WorldSequences:
     """`synthesize_world` with a ``.npz`` cache in `cache_dir` (``world_<split>_<hash>.npz``)."""
-    data_hash = pairs_hash(clips, config) + f"w{WORLD_VERSION}"
-    path = Path(cache_dir) / f"world_{clips.split}_{data_hash}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            return WorldSequences(z["kp_world"], z["starts"], data_hash)
-    if body is None:
-        from backend.body.anny_body import AnnyBody
+    data_hash = world_hash(clips, config)
 
-        body = AnnyBody()
-    seqs = synthesize_world(clips, body, config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.npz")
-    np.savez(tmp, kp_world=seqs.kp_world, starts=seqs.starts)
-    tmp.replace(path)
-    return seqs
+    def build() -> dict[str, np.ndarray]:
+        seqs = synthesize_world(clips, body if body is not None else default_body(), config)
+        return {"kp_world": seqs.kp_world, "starts": seqs.starts}
 
-
-def look_at(eye: torch.Tensor, target: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
-    """Camera-from-world rotations (..., 3, 3), OpenCV axes, world y up.
-
-    eye, target: (..., 3) world points; roll: (...) radians about the optical axis.
-    """
-    fwd = torch.nn.functional.normalize(target - eye, dim=-1)
-    up = torch.tensor([0.0, 1.0, 0.0], dtype=eye.dtype).expand_as(fwd)
-    right = torch.nn.functional.normalize(torch.linalg.cross(fwd, up), dim=-1, eps=1e-9)
-    down = torch.linalg.cross(fwd, right)
-    rot = torch.stack([right, down, fwd], dim=-2)
-    c, s = torch.cos(roll), torch.sin(roll)
-    z, o = torch.zeros_like(roll), torch.ones_like(roll)
-    r_roll = torch.stack(
-        [torch.stack([c, -s, z], -1), torch.stack([s, c, z], -1), torch.stack([z, z, o], -1)], -2
-    )
-    return r_roll @ rot
+    arrays = cached_arrays(Path(cache_dir) / f"world_{clips.split}_{data_hash}.npz", build)
+    return WorldSequences(arrays["kp_world"], arrays["starts"], data_hash)
 
 
 def _uniform(bounds: tuple[float, float], n: int, gen: torch.Generator) -> torch.Tensor:
@@ -185,7 +155,7 @@ def random_views(
     roll0 = torch.deg2rad(_uniform((-config.roll_deg, config.roll_deg), b, gen))
     wobble = _uniform((0.02, 0.1), b, gen)[:, None]
     roll = roll0[:, None] + math.radians(0.5) * torch.sin(2 * math.pi * wobble * time[None])
-    rot = look_at(eye, target, roll)  # (B, T, 3, 3)
+    rot = look_at_torch(eye, target, roll)  # (B, T, 3, 3)
     kp_cam = torch.einsum("btij,btkj->btki", rot, kp_world - eye[:, :, None])
     pelvis_depth = kp_cam[:, :, list(MID_HIP), 2].mean(-1).amin(1)  # (B,)
     back = (config.min_depth - pelvis_depth).clamp(min=0.0)  # keep the subject in front: step back
