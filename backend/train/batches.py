@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from backend.train.proportions import ProportionConfig, regrow, segment_scales
 from backend.train.synth import MID_HIP, LifterPairs, SynthConfig
 from backend.train.views import WorldSequences, random_views
 
@@ -79,12 +80,18 @@ def sample_fresh_windows(
     synth: SynthConfig,
     gen: torch.Generator,
     causal: bool = False,
+    proportions: ProportionConfig | None = None,
 ) -> Windows:
     """Random training windows as `sample_windows`, each seen by a new random camera (`random_views`
-    with the ranges of `synth`). The output frames are the input window's frames ``before ..
-    before + chunk`` (the same edge repetition), so their camera is the one the input frames saw."""
+    with the ranges of `synth`) and, with `proportions`, re-grown to other body proportions
+    (`proportions.regrow`, before the camera sees it). The output frames are the input window's frames
+    ``before .. before + chunk`` (the same edge repetition), so their camera is the one the input
+    frames saw."""
     _, idx_in, _ = _window_indices(seqs.starts, batch, chunk, receptive, gen, causal)
-    views = random_views(torch.as_tensor(seqs.kp_world)[idx_in], synth, gen)
+    world = torch.as_tensor(seqs.kp_world)[idx_in]
+    if proportions is not None and proportions.sigma > 0:
+        world = regrow(world, segment_scales(batch, proportions, gen))
+    views = random_views(world, synth, gen)
     before = receptive - 1 if causal else (receptive - 1) // 2
     kp = views.kp_cam[:, before : before + chunk]
     root = kp[..., list(MID_HIP), :].mean(-2, keepdim=True)

@@ -39,6 +39,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--fixed-cameras", action="store_true",
         help="train on a few fixed cameras per segment (the old way) instead of a new camera per window",
     )
+    lifter.add_argument(
+        "--proportion-sigma", type=float, default=None,
+        help="spread (log scale) of each window's random body proportions; 0 (default) keeps Anny's; 0.08 was tried",
+    )
     lifter.add_argument("--batch-size", type=int, default=32)
     lifter.add_argument(
         "--bias-frac", type=float, default=None,
@@ -72,6 +76,7 @@ def run_train(args: argparse.Namespace) -> int:
         log.info("val reconstruction %.2f deg/joint, KL %.2f", res.val_geodesic_deg, res.val_kl)
         return 0
     from backend.train.lifter import LifterTrainConfig, train_lifter
+    from backend.train.proportions import ProportionConfig
 
     cfg = LifterTrainConfig(
         receptive_field=args.receptive_field,
@@ -88,6 +93,8 @@ def run_train(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         threads=args.threads,
     )
+    if args.proportion_sigma is not None:
+        cfg = dataclasses.replace(cfg, proportions=ProportionConfig(sigma=args.proportion_sigma))
     if args.bias_frac is not None:
         cfg = dataclasses.replace(cfg, noise=dataclasses.replace(cfg.noise, bias_frac=args.bias_frac))
     res = train_lifter(cfg, data, args.out, args.init_from)

@@ -38,6 +38,7 @@ from backend.train.lifter_losses import (
     trajectory_error,
 )
 from backend.train.noise import NoiseConfig, observe
+from backend.train.proportions import ProportionConfig
 from backend.train.synth import MID_HIP, LifterPairs, SynthConfig, load_or_synthesize
 from backend.train.views import WorldSequences, load_or_synthesize_world
 
@@ -78,6 +79,8 @@ class LifterTrainConfig:
     fresh_cameras: bool = True
     """Draw a new random camera for every training window (`views.random_views`; ``synth.views`` is then
     the number of bodies posed per segment) instead of ``synth.views`` fixed cameras per segment."""
+    proportions: ProportionConfig = ProportionConfig()
+    """With fresh cameras: every window's body proportions drawn anew (`proportions.regrow`)."""
     eval_synth_seed: int = 1234
     noise: NoiseConfig = NoiseConfig()
 
@@ -159,7 +162,7 @@ def fit_lifter(
         net.train()
     for step in range(total):
         if isinstance(pairs, WorldSequences):
-            w = sample_fresh_windows(pairs, config.batch_size, config.chunk, r, config.synth, gen, causal)
+            w = sample_fresh_windows(pairs, config.batch_size, config.chunk, r, config.synth, gen, causal, config.proportions)  # fmt: skip
         else:
             w = sample_windows(pairs, config.batch_size, config.chunk, r, gen, causal)
         xy, conf = observe(w.xy, w.image_wh, config.noise, gen)
