@@ -40,7 +40,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="train on a few fixed cameras per segment (the old way) instead of a new camera per window",
     )
     lifter.add_argument(
-        "--proportion-sigma", type=float, default=None,
+        "--proportion-sigma", type=float, default=0.0,
         help="spread (log scale) of each window's random body proportions; 0 (default) keeps Anny's; 0.08 was tried",
     )
     lifter.add_argument("--batch-size", type=int, default=32)
@@ -92,9 +92,8 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_minutes=args.max_minutes,
         threads=args.threads,
+        proportions=ProportionConfig(sigma=args.proportion_sigma),
     )
-    if args.proportion_sigma is not None:
-        cfg = dataclasses.replace(cfg, proportions=ProportionConfig(sigma=args.proportion_sigma))
     if args.bias_frac is not None:
         cfg = dataclasses.replace(cfg, noise=dataclasses.replace(cfg.noise, bias_frac=args.bias_frac))
     res = train_lifter(cfg, data, args.out, args.init_from)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import torch
 
 from backend.geometry.skeleton import KEYPOINT_NAMES
+from backend.train.synth import MID_HIP
 
-__all__ = ["ProportionConfig", "SEGMENTS", "regrow"]
+__all__ = ["GROUPS", "ProportionConfig", "SEGMENTS", "regrow", "segment_scales"]
 
 _MID_HIP, _MID_SHOULDER = -1, -2
 """Virtual points: the mean of the hips (the tree's root) and of the shoulders."""
@@ -42,6 +43,17 @@ SEGMENTS: tuple[tuple[str, str, str], ...] = (
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(g for _, _, g in SEGMENTS))
 
 
+def _code(name: str) -> int:
+    """A keypoint's index in `KEYPOINT_NAMES`, or a virtual point's negative code."""
+    return {"mid_hip": _MID_HIP, "mid_shoulder": _MID_SHOULDER}.get(name, 0) or KEYPOINT_NAMES.index(name)
+
+
+_EDGES: tuple[tuple[int, int], ...] = tuple((_code(p), _code(c)) for p, c, _ in SEGMENTS)
+"""(parent, child) of every segment as keypoint indices (virtual points negative)."""
+_GROUP_OF: tuple[int, ...] = tuple(GROUPS.index(g) for _, _, g in SEGMENTS)
+_SHOULDERS = (KEYPOINT_NAMES.index("left_shoulder"), KEYPOINT_NAMES.index("right_shoulder"))
+
+
 @dataclass(frozen=True)
 class ProportionConfig:
     """Spread of the per-window segment scale factors (log-normal)."""
@@ -55,21 +67,15 @@ class ProportionConfig:
     """log(scale) is clipped to +-this (factors within about 0.78-1.28)."""
 
 
-def _index(name: str) -> int:
-    """A keypoint's index in `KEYPOINT_NAMES`, or a virtual point's negative code."""
-    return {"mid_hip": _MID_HIP, "mid_shoulder": _MID_SHOULDER}.get(name) or KEYPOINT_NAMES.index(name)
-
-
 def segment_scales(batch: int, config: ProportionConfig, gen: torch.Generator) -> torch.Tensor:
     """(B, S) scale factor of every segment of `SEGMENTS` for `batch` windows."""
     group = torch.randn(batch, len(GROUPS), generator=gen) * config.sigma
     per = torch.randn(batch, len(SEGMENTS), generator=gen) * config.asymmetry
-    which = torch.tensor([GROUPS.index(g) for _, _, g in SEGMENTS])
-    return torch.exp((group[:, which] + per).clamp(-config.max_log, config.max_log))
+    return torch.exp((group[:, list(_GROUP_OF)] + per).clamp(-config.max_log, config.max_log))
 
 
 def regrow(kp: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """Keypoints with every segment of `SEGMENTS` scaled, the mid-hip point kept in place.
+    """Keypoints with every segment of `SEGMENTS` scaled, grown out from the old mid-hip point.
 
     Args:
         kp: (B, T, K, 3) keypoints in `KEYPOINT_NAMES` order (any frame, metres).
@@ -77,15 +83,12 @@ def regrow(kp: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     Returns:
         (B, T, K, 3): each child at its new parent plus the scaled parent-to-child vector.
     """
-    hips = [KEYPOINT_NAMES.index("left_hip"), KEYPOINT_NAMES.index("right_hip")]
-    shoulders = [KEYPOINT_NAMES.index("left_shoulder"), KEYPOINT_NAMES.index("right_shoulder")]
-    virtual = {_MID_HIP: kp[:, :, hips].mean(2), _MID_SHOULDER: kp[:, :, shoulders].mean(2)}
+    virtual = {_MID_HIP: kp[:, :, list(MID_HIP)].mean(2), _MID_SHOULDER: kp[:, :, list(_SHOULDERS)].mean(2)}
 
     def before(i: int) -> torch.Tensor:
         return virtual[i] if i < 0 else kp[:, :, i]
 
     new = {_MID_HIP: virtual[_MID_HIP]}
-    for s, (parent, child, _) in enumerate(SEGMENTS):
-        p, c = _index(parent), _index(child)
+    for s, (p, c) in enumerate(_EDGES):
         new[c] = new[p] + scales[:, s, None, None] * (before(c) - before(p))
     return torch.stack([new[k] for k in range(len(KEYPOINT_NAMES))], 2)
