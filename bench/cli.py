@@ -1,4 +1,4 @@
-"""``python -m backend bench accuracy|collision|real|crowd``: argument parsing and dispatch (no heavy imports)."""
+"""``python -m backend bench accuracy|collision|real|build-real|crowd``: argument parsing and dispatch (no heavy imports)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                      help="3D evidence (default: the estimate's default)")  # fmt: skip
     acc.add_argument("--fit-set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     acc.add_argument("--fusion-weight", type=float, default=None, help="share of the learned lifter (fused)")
+    acc.add_argument("--agreement", type=float, default=None, help="fused: agreement scale in metres (0: off)")
     acc.add_argument("--lifter-weights", type=Path, default=None, help="lifter checkpoint (default: shipped)")
     acc.add_argument("--still-camera", action="store_true", help="estimate without the camera-motion stage")
     acc.add_argument("--preset", choices=PRESETS, default="balanced")
@@ -74,10 +75,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     real.add_argument("--preset", choices=PRESETS, default="balanced")
     real.add_argument("--lifter-weights", type=Path, default=None, help="lifter checkpoint (default: shipped)")
     real.add_argument("--fusion-weight", type=float, default=None, help="share of the learned lifter (fused)")
+    real.add_argument("--agreement", type=float, default=None, help="fused: agreement scale in metres (0: off)")
     real.add_argument("--fit-set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                       help="change one fit setting (as estimate --fit-set)")  # fmt: skip
     real.add_argument("--out", type=Path, default=None, help="JSON report (default: none, table in the log)")
     real.add_argument("--verbose", action="store_true")
+    build = kinds.add_parser(
+        "build-real",
+        help="build a second real-footage bench (two people, four calibrated cameras) from the pose2sim wheel",
+    )
+    build.add_argument("--out", type=Path, default=None, help="default: ~/.cache/video2anim/realbench_multi")
+    build.add_argument("--cache-dir", type=Path, default=None, help="default: ~/.cache/video2anim/pose2sim")
+    build.add_argument("--check", type=Path, default=None,
+                       help="a realbench folder to compare the builder with on the single-person capture")  # fmt: skip
+    build.add_argument("--verbose", action="store_true")
     crowd = kinds.add_parser(
         "crowd", help="render two and three people crossing (exact identities), score identity switches"
     )
@@ -103,7 +114,7 @@ def _run_crowd(args: argparse.Namespace) -> int:
 
 def _run_real(args: argparse.Namespace) -> int:
     from backend.config import preset_fit, with_setting
-    from bench.real import DEFAULT_DATA, VIEWS, RealBenchConfig, run_real
+    from bench.real import DEFAULT_DATA, RealBenchConfig, run_real
 
     fit = preset_fit(args.preset)
     for assignment in args.fit_set:
@@ -112,12 +123,14 @@ def _run_real(args: argparse.Namespace) -> int:
     if not (data / "gt.npz").is_file():
         raise BadInput(f"No realbench at {data}: pass --data with the folder holding gt.npz and the videos.")
     config = RealBenchConfig(
-        data=data, views=tuple(args.views or VIEWS), preset=args.preset, fit=fit,
+        data=data, views=tuple(args.views) if args.views else None, preset=args.preset, fit=fit,
         lifter_weights=str(args.lifter_weights) if args.lifter_weights else None,
         intrinsics=args.intrinsics, rows=tuple(args.rows),
     )  # fmt: skip
     if args.fusion_weight is not None:
         config = dataclasses.replace(config, fusion_weight=args.fusion_weight)
+    if args.agreement is not None:
+        config = dataclasses.replace(config, agreement_m=args.agreement)
     run_real(config, args.out)
     return 0
 
@@ -126,6 +139,14 @@ def run_bench(args: argparse.Namespace) -> int:
     """Run the chosen bench; returns the exit code (0)."""
     if args.bench == "real":
         return _run_real(args)
+    if args.bench == "build-real":
+        from bench.real_build import build
+
+        cache = Path.home() / ".cache" / "video2anim"
+        out = args.out or cache / "realbench_multi"
+        views = build(out, args.cache_dir or cache / "pose2sim", args.check)
+        log.info("wrote %s: views %s (run it: python -m backend bench real --data %s)", out, " ".join(views), out)
+        return 0
     if args.cases is not None and args.cases < 1:
         raise BadInput("--cases must be at least 1.")
     if args.bench == "crowd":
@@ -153,6 +174,7 @@ def run_bench(args: argparse.Namespace) -> int:
         max_cases=args.cases,
         lifter=args.lifter or LiftConfig().method,
         fusion_weight=LiftConfig().fusion_weight if args.fusion_weight is None else args.fusion_weight,
+        agreement_m=LiftConfig().agreement_m if args.agreement is None else args.agreement,
         fit=fit,
         lifter_weights=str(args.lifter_weights) if args.lifter_weights is not None else None,
         preset=args.preset,

@@ -36,6 +36,7 @@ from backend.config import (
     FitConfig,
     LiftConfig,
     Preset,
+    TrackConfig,
     preset_detect,
     preset_fit,
 )
@@ -53,7 +54,11 @@ LIMBS = ("left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_knee", 
          "right_ankle")  # fmt: skip
 STILL_MM_PER_FRAME = 2.0
 """A ground-truth ankle moving less than this between two frames stands still."""
-METRICS = ("pa_mm", "pa_limbs_mm", "ra_mm", "accel_mm", "skate_mm")
+METRICS = ("pa_mm", "pa_limbs_mm", "ra_mm", "accel_mm", "skate_mm", "on_person_pct")
+FOLLOW_FRACTION = 0.15
+"""A frame is scored where the fitted person's 2D keypoints lie within this share of the true person's
+image height of the truth's projection (on average): a track that turned into someone else is not
+scored as a 3D error there (``on_person_pct`` says how much of the truth it followed)."""
 ROW_LIFTERS = {"default": LiftConfig().method, "fused": "fused", "videopose": "videopose", "mediapipe": "mediapipe"}
 
 
@@ -68,20 +73,32 @@ class View:
     names: tuple[str, ...]
     intrinsics: np.ndarray
     fps: float
-    mediapipe_world: np.ndarray
-    """(T, 12, 3) the realbench's own MediaPipe world landmarks (the reference row)."""
+    mediapipe_world: np.ndarray | None
+    """(T, 12, 3) the realbench's own MediaPipe world landmarks (the reference row), if it has them."""
+    people: int = 1
+    """People in the clip: with more than one, every one is fitted and the one whose 2D keypoints lie
+    nearest the truth's projection is scored (the person a user would pick)."""
+
+    def known(self) -> np.ndarray:
+        """(T,) frames where the truth is known (a bench built from fewer views has NaN frames)."""
+        return np.isfinite(self.joints).all(axis=(1, 2))
 
 
-def load_views(folder: Path, names: tuple[str, ...] = VIEWS) -> list[View]:
-    """The views of the realbench folder (``gt.npz`` and ``<view>.mp4``)."""
+def load_views(folder: Path, names: tuple[str, ...] | None = None) -> list[View]:
+    """The views of a realbench folder (``gt.npz`` and the videos): ``names``, else the file's ``views``, else
+    the realbench's two."""
     gt_path = folder / "gt.npz"
     if not gt_path.is_file():
         raise FileNotFoundError(f"no realbench at {folder} (expected gt.npz and the videos; see its README)")
     with np.load(gt_path, allow_pickle=False) as gt:
+        if not names:
+            names = tuple(str(v) for v in gt["views"]) if "views" in gt.files else VIEWS
         joint_names = tuple(str(n) for n in gt["names"])
         return [
-            View(v, folder / f"{v}.mp4", gt[f"joints_{v}"].astype(np.float64), joint_names,
-                 gt[f"K_{v}"].astype(np.float64), float(gt["fps"]), gt[f"mediapipe_world_{v}"].astype(np.float64))
+            View(v, folder / (str(gt[f"video_{v}"]) if f"video_{v}" in gt.files else f"{v}.mp4"),
+                 gt[f"joints_{v}"].astype(np.float64), joint_names, gt[f"K_{v}"].astype(np.float64), float(gt["fps"]),
+                 gt[f"mediapipe_world_{v}"].astype(np.float64) if f"mediapipe_world_{v}" in gt.files else None,
+                 int(gt[f"people_{v}"]) if f"people_{v}" in gt.files else 1)
             for v in names
         ]  # fmt: skip
 
@@ -107,6 +124,7 @@ def score(pred: np.ndarray, view: View, frames: np.ndarray, absolute: bool) -> d
         "accel_mm": float(np.nanmean(accel)) if np.isfinite(accel).any() else None,
         "skate_mm": None,
         "frames": int(frames.sum()),
+        "on_person_pct": 100.0 * float(frames.sum()) / max(int(view.known().sum()), 1),
         "per_joint_pa_mm": dict(zip(view.names, np.round(per_joint.mean(0), 1).tolist(), strict=True)),
     }
     if absolute:
@@ -129,13 +147,16 @@ class RealBenchConfig:
     """What to run: views, the estimate settings, and whether to add runs with the true intrinsics."""
 
     data: Path = DEFAULT_DATA
-    views: tuple[str, ...] = VIEWS
+    views: tuple[str, ...] | None = None
+    """None: the folder's own (``views`` in its ``gt.npz``), else the realbench's two."""
     preset: Preset = "balanced"
     fit: FitConfig | None = None
     """None: the preset's."""
     lifter_weights: str | None = None
     fusion_weight: float = LiftConfig().fusion_weight
     """Share of the learned lifter in the fused lift."""
+    agreement_m: float = LiftConfig().agreement_m
+    """The fused lift's agreement scale (``LiftConfig.agreement_m``; 0: off)."""
     intrinsics: str = "both"
     """"none": only runs without intrinsics; "true": only with the calibrated ones; "both"."""
     rows: tuple[str, ...] = ("default", "fused", "videopose", "mediapipe")
@@ -146,11 +167,13 @@ class RealBenchConfig:
         return {"none": (False,), "true": (True,), "both": (False, True)}[self.intrinsics]
 
     def estimate_config(self, view: View, lifter: str, true_k: bool) -> EstimateConfig:
-        lift = LiftConfig(method=lifter, weights=self.lifter_weights, fusion_weight=self.fusion_weight)  # type: ignore[arg-type]
+        lift = LiftConfig(method=lifter, weights=self.lifter_weights, fusion_weight=self.fusion_weight,  # type: ignore[arg-type]
+                          agreement_m=self.agreement_m)  # fmt: skip
         return EstimateConfig(
             preset=self.preset, device="cpu",
             decode=DecodeConfig(focal_px=float(view.intrinsics[0, 0]) if true_k else None),
             detect=preset_detect(self.preset), lift=lift, fit=self.fit or preset_fit(self.preset),
+            track=TrackConfig(person="all" if view.people > 1 else "auto"),
         )  # fmt: skip
 
 
@@ -161,7 +184,24 @@ def _estimate(view: View, config: EstimateConfig, folder: Path) -> tuple[str, mo
     out = folder / f"{view.name}.motion.npz"
     estimate(view.video, out, config, None, protocol.null_reporter, protocol.never_cancelled)
     motion = motion_io.load(out)
-    return str(motion.meta.get("lifter")), motion.person()
+    return str(motion.meta.get("lifter")), min(motion.people, key=lambda person: image_distance(person, view))
+
+
+def image_errors(person: motion_io.PersonMotion, view: View) -> np.ndarray:
+    """(T,) mean pixel distance of a fitted person's 2D keypoints from the truth's projection, per
+    frame, as a share of the true person's image height (NaN where either is missing)."""
+    take, seen = _on_truth_frames(person, len(view.joints))
+    detected = select(person["keypoints2d"][take], MP_BODY_NAMES, view.names)[..., :2]
+    truth = metrics.project_points(view.joints, view.intrinsics)
+    height = truth[..., 1].max(axis=1) - truth[..., 1].min(axis=1)
+    error = np.linalg.norm(detected - truth, axis=-1).mean(axis=1) / np.maximum(height, 1.0)
+    return np.where(seen & view.known(), error, np.nan)
+
+
+def image_distance(person: motion_io.PersonMotion, view: View) -> float:
+    """Median of `image_errors` (inf where the person never meets the truth)."""
+    errors = image_errors(person, view)
+    return float(np.nanmedian(errors)) if np.isfinite(errors).any() else float("inf")
 
 
 def _on_truth_frames(person: motion_io.PersonMotion, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +223,8 @@ def run_view(view: View, config: RealBenchConfig) -> dict[str, dict]:
             row = "default" if lifter == LiftConfig().method else f"--lifter {lifter}"
             for true_k in config.intrinsics_runs():
                 method, person = _estimate(view, config.estimate_config(view, lifter, true_k), Path(tmp))
-                take, seen = _on_truth_frames(person, n)
+                take, _ = _on_truth_frames(person, n)
+                seen = image_errors(person, view) < FOLLOW_FRACTION  # NaN (unseen, truth unknown): False
                 label = f"pipeline, {row}" + (", true intrinsics" if true_k else "")
                 rows[label] = score(select(person["keypoints3d"][take], KEYPOINT_NAMES, view.names), view, seen, True)
                 if true_k:
@@ -195,19 +236,22 @@ def run_view(view: View, config: RealBenchConfig) -> dict[str, dict]:
                     seen_by_default = seen
                     detector = select(person["keypoints3d_detector"][take], MP_BODY_NAMES, view.names)
                     rows["MediaPipe world landmarks (this run)"] = score(detector, view, seen, False)
-    rows["MediaPipe world landmarks (realbench reference)"] = score(view.mediapipe_world, view, seen_by_default, False)
+    if view.mediapipe_world is not None:
+        reference = score(view.mediapipe_world, view, seen_by_default, False)
+        rows["MediaPipe world landmarks (realbench reference)"] = reference
     return rows
 
 
 def pooled(per_view: dict[str, dict[str, dict]]) -> dict[str, dict[str, float | None]]:
-    """Mean of each metric over the views, per row (frames-weighted; None where a view lacks it)."""
+    """Mean of each metric over the views, per row (weighted by scored frames, the share of frames on the
+    person unweighted; None where a view lacks it)."""
     out: dict[str, dict[str, float | None]] = {}
     labels = dict.fromkeys(label for rows in per_view.values() for label in rows)
     for label in labels:
         entries = [rows[label] for rows in per_view.values() if label in rows]
         out[label] = {}
         for m in METRICS:
-            pairs = [(e[m], e["frames"]) for e in entries if e.get(m) is not None]
+            pairs = [(e[m], e["frames"] if m != "on_person_pct" else 1) for e in entries if e.get(m) is not None]
             out[label][m] = sum(v * w for v, w in pairs) / sum(w for _, w in pairs) if pairs else None
     return out
 
@@ -220,7 +264,7 @@ def markdown_table(per_view: dict[str, dict[str, dict]]) -> str:
         return "n/a" if value is None else f"{value:.1f}"
 
     head = ["method", *[f"PA-MPJPE {v}" for v in views], "PA-MPJPE mean", "limbs PA", "RA-MPJPE",
-            "accel (mm/frame²)", "foot skating (mm/frame)"]  # fmt: skip
+            "accel (mm/frame²)", "foot skating (mm/frame)", "on the person (%)"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, mean in total.items():
         cells = [f(per_view[v].get(label, {}).get("pa_mm")) for v in views]

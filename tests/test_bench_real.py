@@ -57,9 +57,10 @@ def test_limbs_and_skating_measure_their_own_joints_and_frames() -> None:
 
 
 def test_markdown_table_lists_every_row_with_the_mean_over_views() -> None:
-    row = {"pa_mm": 10.0, "pa_limbs_mm": 12.0, "ra_mm": 20.0, "accel_mm": 1.0, "skate_mm": None, "frames": 10}
+    row = {"pa_mm": 10.0, "pa_limbs_mm": 12.0, "ra_mm": 20.0, "accel_mm": 1.0, "skate_mm": None, "frames": 10,
+           "on_person_pct": 100.0}
     table = markdown_table({"a": {"pipeline": row}, "b": {"pipeline": {**row, "pa_mm": 30.0}}})
-    assert "| pipeline | 10.0 | 30.0 | 20.0 | 12.0 | 20.0 | 1.0 | n/a |" in table
+    assert "| pipeline | 10.0 | 30.0 | 20.0 | 12.0 | 20.0 | 1.0 | n/a | 100.0 |" in table
 
 
 def test_one_real_view_beats_mediapipes_own_3d() -> None:
@@ -73,3 +74,30 @@ def test_one_real_view_beats_mediapipes_own_3d() -> None:
     assert ours["frames"] >= 95
     assert ours["pa_mm"] < theirs["pa_mm"], rows
     assert ours["accel_mm"] < theirs["accel_mm"] / 5, rows
+
+
+def test_only_frames_on_the_true_person_are_scored_and_the_nearest_person_is_picked() -> None:
+    """A fitted track that turns into someone else half way: those frames are not scored as 3D error,
+    and of two fitted people the one whose 2D lies on the truth's projection is the one scored."""
+    from backend.detect.types import MP_BODY_NAMES
+    from backend.io.motion import PersonMotion
+    from bench.real import FOLLOW_FRACTION, image_distance, image_errors
+
+    gt = _walk(t=20)
+    gt[:, :, 1] += np.linspace(-0.8, 0.8, len(NAMES))[None]  # a standing person, 1.6 m tall
+    gt[5:8] = np.nan  # the truth is unknown there
+    view = _view(gt)
+    truth_2d = metrics.project_points(np.nan_to_num(gt), view.intrinsics)
+
+    def person(shift_px: np.ndarray) -> PersonMotion:
+        kp = np.zeros((20, len(MP_BODY_NAMES), 3))
+        for j, name in enumerate(NAMES):
+            kp[:, MP_BODY_NAMES.index(name), :2] = truth_2d[:, j] + shift_px
+        return PersonMotion(0, {"frame_index": np.arange(20), "valid": np.ones(20, bool), "keypoints2d": kp})
+
+    drift = np.zeros((20, 2))
+    drift[12:, 0] = 400.0  # from frame 12 the track follows someone else
+    switching = image_errors(person(drift), view) < FOLLOW_FRACTION
+    assert switching[:5].all() and not switching[5:8].any() and switching[8:12].all() and not switching[12:].any()
+    elsewhere = person(np.full((20, 2), 300.0))
+    assert image_distance(person(np.zeros((20, 2))), view) < 1e-6 < image_distance(elsewhere, view)
