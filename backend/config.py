@@ -64,9 +64,14 @@ class LiftConfig:
     """"fused" (default, the best on real footage: README "Real footage"): the confidence-weighted mean
     of the learned lifter (``fusion_weight``) and MediaPipe's world landmarks; "videopose": the learned
     temporal lifter alone; "mediapipe": MediaPipe's world landmarks alone."""
-    fusion_weight: float = 0.7
-    """Share of the learned lifter in the "fused" 3D evidence (MediaPipe's world landmarks get the rest;
-    chosen on both benches, README "Real footage")."""
+    fusion_weight: float = 0.5
+    """Share of the learned lifter in the "fused" 3D evidence (MediaPipe's world landmarks get the rest).
+    Chosen on real footage of two people (README "A second real capture"): 0.7 was better on the rendered
+    bench, in the learned lifter's own domain, but worse for the first real person who was not the man."""
+    agreement_m: float = 0.0
+    """Above 0 ("fused" only): each keypoint's 3D confidence in the fit scaled by how well the two sources
+    agree there (`lift.fused.agreement`: 1 where they coincide, down to 0.25 where they differ by much more
+    than this many metres); 0: off."""
     weights: str | None = None
     """Lifter checkpoint (ours or official VideoPose3D format); None: the shipped weights."""
     prior: Literal["vposer", "none"] = "vposer"

@@ -62,6 +62,7 @@ class BenchConfig:
     lifter: str = LiftConfig().method
     lifter_weights: str | None = None
     fusion_weight: float = LiftConfig().fusion_weight
+    agreement_m: float = LiftConfig().agreement_m
     fit: FitConfig | None = None
     """None: the preset's."""
     preset: Preset = "balanced"
@@ -174,7 +175,8 @@ def estimate_config(case: BenchCase, config: BenchConfig) -> EstimateConfig:
         device=config.device,
         decode=DecodeConfig(focal_px=case.focal_px),
         detect=dataclasses.replace(preset_detect(config.preset), camera_motion=config.camera_motion),
-        lift=LiftConfig(method=config.lifter, weights=config.lifter_weights, fusion_weight=config.fusion_weight),  # type: ignore[arg-type]
+        lift=LiftConfig(method=config.lifter, weights=config.lifter_weights, fusion_weight=config.fusion_weight,  # type: ignore[arg-type]
+                        agreement_m=config.agreement_m),  # fmt: skip
         fit=config.fit or preset_fit(config.preset),
     )
 

@@ -322,3 +322,36 @@ def test_lifter_learns_from_fresh_cameras(anny_body) -> None:
     with torch.no_grad():
         after = float(mpjpe(model.train()(inputs), w.pose))
     assert after < 0.7 * before, (before, after)
+
+
+def test_multi_root_loss_sees_a_limb_error_that_a_shift_of_everything_does_not_make() -> None:
+    from backend.train.lifter_losses import multi_root_mpjpe
+
+    gen = torch.Generator().manual_seed(3)
+    target = torch.randn(2, 4, len(KEYPOINT_NAMES), 3, generator=gen, dtype=torch.float64)
+    assert float(multi_root_mpjpe(target + torch.tensor([0.3, -0.1, 0.2], dtype=torch.float64), target)) < 1e-12
+    wrist = target.clone()
+    wrist[..., KEYPOINT_NAMES.index("left_wrist"), :] += 0.1
+    hips = target.clone()  # the same error at a root joint spreads over every keypoint relative to it
+    hips[..., KEYPOINT_NAMES.index("left_hip"), :] += 0.1
+    assert 0 < float(multi_root_mpjpe(wrist, target)) < float(multi_root_mpjpe(hips, target))
+    pred = wrist.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda p: multi_root_mpjpe(p, target), (pred,))
+
+
+def test_the_moving_average_of_the_weights_trails_the_trained_ones(pairs) -> None:
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    cfg = LifterTrainConfig(receptive_field=27, channels=64, dropout=0.0, batch_size=8, chunk=8, lr=2e-3, seed=0,
+                            root_weight=0.5, ema_decay=0.9)  # fmt: skip
+    torch.manual_seed(0)
+    model = TemporalLifter(cfg.lifter_config())
+    start = [p.detach().clone() for p in model.parameters()]
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    losses = fit_lifter(model, pairs, cfg, steps=30, ema=ema)
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    with torch.no_grad():
+        moved = sum(float((p - s).norm()) for p, s in zip(model.parameters(), start, strict=True))
+        lag = sum(float((p - q).norm()) for p, q in zip(model.parameters(), ema.module.parameters(), strict=True))
+        averaged = sum(float((q - s).norm()) for q, s in zip(ema.module.parameters(), start, strict=True))
+    assert 0 < lag < moved and averaged > 0

@@ -65,7 +65,7 @@ def make_lifter(models: Models, image_wh: tuple[int, int], config: LiftConfig | 
         return MediaPipeBaselineLifter()
     learned = LearnedLifter(models.lifter, image_wh)
     if config.method == "fused":
-        return FusedLifter(learned, MediaPipeBaselineLifter(), config.fusion_weight)
+        return FusedLifter(learned, MediaPipeBaselineLifter(), config.fusion_weight, config.agreement_m)
     return learned
 
 

@@ -43,6 +43,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--proportion-sigma", type=float, default=0.0,
         help="spread (log scale) of each window's random body proportions; 0 (default) keeps Anny's; 0.08 was tried",
     )
+    lifter.add_argument(
+        "--root-weight", type=float, default=0.0,
+        help="weight of the multi-root loss (keypoints relative to shoulders and hips too); 0: off",
+    )
+    lifter.add_argument(
+        "--ema-decay", type=float, default=0.0,
+        help="keep an exponential moving average of the weights (e.g. 0.999) and save it; 0: off",
+    )
     lifter.add_argument("--batch-size", type=int, default=32)
     lifter.add_argument(
         "--bias-frac", type=float, default=None,
@@ -93,6 +101,8 @@ def run_train(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         threads=args.threads,
         proportions=ProportionConfig(sigma=args.proportion_sigma),
+        root_weight=args.root_weight,
+        ema_decay=args.ema_decay,
     )
     if args.bias_frac is not None:
         cfg = dataclasses.replace(cfg, noise=dataclasses.replace(cfg.noise, bias_frac=args.bias_frac))

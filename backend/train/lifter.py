@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from backend.geometry.skeleton import KEYPOINT_NAMES
 from backend.io.checkpoints import TrainingMetadata
@@ -35,6 +36,7 @@ from backend.train.lifter_losses import (
     bone_error,
     bone_lengths,
     mpjpe,
+    multi_root_mpjpe,
     trajectory_error,
 )
 from backend.train.noise import NoiseConfig, observe
@@ -71,6 +73,12 @@ class LifterTrainConfig:
     lr: float = 1e-3
     lr_final: float = 5e-5
     bone_weight: float = 0.5
+    root_weight: float = 0.0
+    """Weight of the multi-root MPJPE (`lifter_losses.multi_root_mpjpe`: relative to shoulders and hips)."""
+    ema_decay: float = 0.0
+    """Above 0: snapshots, evaluation and the saved model use an exponential moving average of the pose
+    lifter's weights (and batch-norm statistics) with this decay per step (a trajectory model is kept as
+    trained)."""
     max_minutes: float = 15.0
     snapshot_minutes: float = 10.0
     seed: int = 0
@@ -129,6 +137,15 @@ def _encode(
     return encode_inputs(xy, conf, image_wh.float(), cfg.input_norm, cfg.in_features, focal)
 
 
+def _anneal(opt: torch.optim.Optimizer, nets: list, config: LifterTrainConfig, progress: float) -> None:
+    """Exponential decays of the learning rate and (as in VideoPose3D) the BN momentum, driven by the
+    share of the step budget or of the time budget used (``progress`` in [0, 1]), whichever is further."""
+    for group in opt.param_groups:
+        group["lr"] = config.lr * (config.lr_final / config.lr) ** progress
+    for net in nets:
+        net.set_bn_momentum(0.1 * (0.001 / 0.1) ** progress)
+
+
 def fit_lifter(
     model: TemporalLifter,
     pairs: LifterPairs | WorldSequences,
@@ -137,6 +154,7 @@ def fit_lifter(
     on_interval: Callable[[int], None] | None = None,
     trajectory: TrajectoryModel | None = None,
     unlabelled: LifterPairs | None = None,
+    ema: AveragedModel | None = None,
 ) -> list[float]:
     """Optimise `model` (and `trajectory`) on synthetic pairs with fresh detector noise every step
     (`WorldSequences`: and a fresh random camera for every window).
@@ -144,7 +162,8 @@ def fit_lifter(
     Loss: MPJPE + ``bone_weight`` x bone-length error; with a trajectory model, plus ``traj_weight``
     x its inverse-depth weighted root error; with `unlabelled` pairs (their 3D is never read) and
     a trajectory model, plus ``semi_weight`` x (back-projection error + bone-length consistency),
-    VideoPose3D's semi-supervised objective. `steps` overrides epochs and the time budget;
+    VideoPose3D's semi-supervised objective; plus ``root_weight`` x the multi-root MPJPE. `ema`, if
+    given, is updated after every step. `steps` overrides epochs and the time budget;
     on_interval(step) is called every ``config.snapshot_minutes`` (e.g. to save a snapshot).
     """
     gen = torch.Generator().manual_seed(config.seed)
@@ -168,6 +187,8 @@ def fit_lifter(
         xy, conf = observe(w.xy, w.image_wh, config.noise, gen)
         pred = model(_encode(model, xy, conf, w.image_wh, w.focal))
         loss = mpjpe(pred, w.pose) + config.bone_weight * bone_error(pred, w.pose)
+        if config.root_weight > 0:
+            loss = loss + config.root_weight * multi_root_mpjpe(pred, w.pose)
         if trajectory is not None:
             loss = loss + config.traj_weight * trajectory_error(
                 trajectory(_encode(trajectory, xy, conf, w.image_wh, w.focal)), w.root
@@ -184,16 +205,12 @@ def fit_lifter(
         opt.zero_grad()
         loss.backward()
         opt.step()
-        # Exponential decays of the learning rate and (as in VideoPose3D) the BN momentum, driven
-        # by the share of the step budget or of the time budget used, whichever is further along.
+        if ema is not None:
+            ema.update_parameters(model)
         progress = (step + 1) / max(total, 1)
         if steps is None:
             progress = max(progress, (time.perf_counter() - clock) / (60 * config.max_minutes))
-        progress = min(progress, 1.0)
-        for group in opt.param_groups:
-            group["lr"] = config.lr * (config.lr_final / config.lr) ** progress
-        for net in nets:
-            net.set_bn_momentum(0.1 * (0.001 / 0.1) ** progress)
+        _anneal(opt, nets, config, min(progress, 1.0))
         losses.append(float(loss.detach()))
         if on_interval is not None and time.perf_counter() - last_snapshot > 60 * config.snapshot_minutes:
             on_interval(step + 1)
@@ -309,19 +326,28 @@ def train_lifter(
     pairs = _lifter_data(config, data)
     model, trajectory = _models(config, init_from)
 
+    ema = None
+    if config.ema_decay > 0:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+
+    def kept() -> TemporalLifter:
+        """The model a snapshot or the result holds: the moving average where there is one."""
+        return ema.module if ema is not None else model
+
     def save(path: Path, extra: dict, epoch: int | None = None) -> None:
         meta = TrainingMetadata(config.seed, {**config.to_dict(), **extra}, pairs.data_hash, epoch)
-        save_lifter_checkpoint(path, model.eval(), trajectory.eval() if trajectory else None, meta)
+        save_lifter_checkpoint(path, kept().eval(), trajectory.eval() if trajectory else None, meta)
 
     def snapshot(step: int) -> None:
         if out is not None:
-            save(out.with_name(out.stem + ".snapshot.pt"), {"steps": step})
+            save(out.with_name(f"{out.stem}.step{step}.pt"), {"steps": step})
             model.train()
             if trajectory is not None:
                 trajectory.train()
             log.info("lifter: snapshot at step %d", step)
 
-    losses = fit_lifter(model, pairs.train, config, None, snapshot, trajectory, pairs.unlabelled)
+    losses = fit_lifter(model, pairs.train, config, None, snapshot, trajectory, pairs.unlabelled, ema)
+    model = kept()
     test_mm, root_mm = evaluate_lifter(model, pairs.test, config.noise, config.eval_synth_seed, trajectory)
     clean_mm, _ = evaluate_lifter(model, pairs.test, None, config.eval_synth_seed)
     seconds = time.perf_counter() - clock

@@ -82,3 +82,23 @@ def bone_consistency(pred_unlabelled: torch.Tensor, reference_lengths: torch.Ten
         Scalar: mean absolute difference between the batch's mean bone lengths and the reference.
     """
     return (bone_lengths(pred_unlabelled).mean(dim=(0, 1)) - reference_lengths).abs().mean()
+
+
+ROOT_NAMES = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+ROOTS = torch.tensor([KEYPOINT_NAMES.index(name) for name in ROOT_NAMES])
+
+
+def multi_root_mpjpe(pred: torch.Tensor, target: torch.Tensor, roots: torch.Tensor = ROOTS) -> torch.Tensor:
+    """MPJPE of the keypoints relative to each of several root joints, averaged over the roots.
+
+    With one root (the mid-hip), a joint far from it carries every error of the chain between them;
+    relative to the shoulders and hips too, a wrist's error counts against the torso it hangs from.
+
+    Args:
+        pred, target: (..., K, 3) keypoints; roots: (R,) keypoint indices.
+    Returns:
+        Scalar, the inputs' unit.
+    """
+    rel_pred = pred.unsqueeze(-3) - pred[..., roots, :].unsqueeze(-2)
+    rel_target = target.unsqueeze(-3) - target[..., roots, :].unsqueeze(-2)
+    return (rel_pred - rel_target).norm(dim=-1).mean()
