@@ -158,8 +158,9 @@ def person_points(cameras: list[Camera], obs: np.ndarray) -> np.ndarray:
     return points
 
 
-def calibrate(single: Capture, cache: Path) -> list[Camera]:
-    """The cameras with principal points refined on the single-person capture (two rounds)."""
+def calibrate(single: Capture, cache: Path) -> tuple[list[Camera], np.ndarray]:
+    """The cameras with principal points refined on the single-person capture (two rounds), and that
+    person's observations (V, T, 33, 3)."""
     cameras = single.cameras
     (obs,) = people_tracks(cameras, detect_all(single, cache), 1)
     for _ in range(2):
@@ -168,21 +169,21 @@ def calibrate(single: Capture, cache: Path) -> list[Camera]:
         log.info(
             "%s: f %.1f px, principal point (%.1f, %.1f)", cam.name, cam.K[0, 0], cam.K[0, 2], cam.K[1, 2]
         )
-    return cameras
+    return cameras, obs
 
 
-def check_against(folder: Path, cameras: list[Camera], single: Capture, cache: Path) -> None:
-    """Log how far this builder's truth of the single-person capture is from a realbench's ``gt.npz``."""
+def check_against(folder: Path, cameras: list[Camera], obs: np.ndarray) -> None:
+    """Log how far this builder's truth of the single-person capture (its observations ``obs``) is from a
+    realbench's ``gt.npz``."""
     gt_path = folder / "gt.npz"
     if not gt_path.is_file():
         return
-    (obs,) = people_tracks(cameras, detect_all(single, cache), 1)
     world = fill_and_filter(person_points(cameras, obs), FPS)[:, : len(NAMES)]
+    ok = np.isfinite(world).all(axis=(1, 2))
     with np.load(gt_path) as gt:
         for cam in cameras:
             if f"joints_{cam.name}" in gt.files:
                 truth = gt[f"joints_{cam.name}"]
-                ok = np.isfinite(world).all(axis=(1, 2))
                 ours = cam.to_camera(world[ok])
                 pa = (
                     np.linalg.norm(metrics.procrustes_align(ours, truth[ok]) - truth[ok], axis=-1).mean()
@@ -210,9 +211,9 @@ def build(out: Path, cache: Path, check: Path | None = None, n_people: int = 2) 
     wheel = fetch_wheel(cache)
     single = extract(wheel, "SinglePerson", cache / "demos")
     multi = extract(wheel, "MultiPerson", cache / "demos")
-    cameras = calibrate(single, cache)
+    cameras, single_obs = calibrate(single, cache)
     if check is not None:
-        check_against(check, cameras, single, cache)
+        check_against(check, cameras, single_obs)
     detections = detect_all(multi, cache)
     arrays: dict[str, np.ndarray] = {}
     views = []
