@@ -15,7 +15,9 @@ ankles), over the frames where the pipeline saw the subject:
 
 Rows: the default pipeline; each lifter alone (the learned lifter's output, MediaPipe's world landmarks
 of the same run); ``--lifter mediapipe``; MediaPipe's world landmarks as the realbench computed them
-(the reference); and the pipeline with the calibrated intrinsics when asked.
+(the reference); the pipeline with the calibrated intrinsics when asked; and two oracle rows, the default
+with the truth's bone lengths and with the truth's depth order (``real_oracle``: what is left to gain from
+proportions and from the monocular depth ambiguity).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from backend.detect.types import MP_BODY_NAMES
 from backend.geometry.skeleton import KEYPOINT_NAMES
 from backend.io import motion as motion_io
 from backend.io.atomic import atomic_path
-from bench import metrics
+from bench import metrics, real_oracle
 
 log = logging.getLogger(__name__)
 
@@ -234,12 +236,29 @@ def run_view(view: View, config: RealBenchConfig) -> dict[str, dict]:
                     rows[f"{method} lift alone"] = score(lifted, view, seen, False)
                 if row == "default":
                     seen_by_default = seen
+                    rows.update(oracle_rows(select(person["keypoints3d"][take], KEYPOINT_NAMES, view.names), view, seen))
                     detector = select(person["keypoints3d_detector"][take], MP_BODY_NAMES, view.names)
                     rows["MediaPipe world landmarks (this run)"] = score(detector, view, seen, False)
     if view.mediapipe_world is not None:
         reference = score(view.mediapipe_world, view, seen_by_default, False)
         rows["MediaPipe world landmarks (realbench reference)"] = reference
     return rows
+
+
+def oracle_rows(pred: np.ndarray, view: View, seen: np.ndarray) -> dict[str, dict]:
+    """The default prediction (T, 12, 3) with the truth's bone lengths, and with its depth order
+    (``real_oracle``): what proportions and the depth ambiguity still cost."""
+    truth = np.where(seen[:, None, None], view.joints, np.nan)  # the scored frames only
+    order, share = real_oracle.truth_depth_order(pred, truth, view.names)
+    mirrored = score(order, view, seen, False)
+    mirrored["flipped_pct"] = 100.0 * share
+    log.info("%s: the default's depth order differs from the truth's in %.1f%% of limb bones", view.name, 100 * share)
+    return {
+        "oracle: default with the truth's bone lengths": score(
+            real_oracle.truth_lengths(pred, truth, view.names), view, seen, False
+        ),
+        "oracle: default with the truth's depth order": mirrored,
+    }
 
 
 def pooled(per_view: dict[str, dict[str, dict]]) -> dict[str, dict[str, float | None]]:

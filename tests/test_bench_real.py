@@ -74,6 +74,9 @@ def test_one_real_view_beats_mediapipes_own_3d() -> None:
     assert ours["frames"] >= 95
     assert ours["pa_mm"] < theirs["pa_mm"], rows
     assert ours["accel_mm"] < theirs["accel_mm"] / 5, rows
+    order = rows["oracle: default with the truth's depth order"]  # on the same frames as the default
+    assert order["frames"] == ours["frames"] and 0.0 <= order["flipped_pct"] < 100.0
+    assert rows["oracle: default with the truth's bone lengths"]["ra_mm"] < ours["ra_mm"], rows  # his size
 
 
 def test_only_frames_on_the_true_person_are_scored_and_the_nearest_person_is_picked() -> None:
