@@ -313,3 +313,33 @@ def test_backfill_runs_go_outward_from_known_frames() -> None:
     assert reference_torso(body, np.zeros(9, bool), Run(7, (6, 5))) is None
     # Frames held for backward runs stay within memory on large frames.
     assert back_window(1920, 1080) == 45 and 1 <= back_window(7680, 4320) < 45
+
+
+def test_another_person_missed_for_a_moment_still_has_a_box() -> None:
+    """Two people close together: the multi-person pass finds one of them per frame, in turns. Where the
+    other goes unfound for up to ``OTHER_GAP_S`` their box is interpolated, so that the subject pass does not
+    take them for the subject (the second real capture's cam04, where the man's crop held the woman);
+    longer gaps stay empty."""
+    from backend.detect.multi import FramePeople
+    from backend.detect.run import OTHER_GAP_S, _other_boxes
+    from backend.detect.track import Track
+
+    fps, n = 30.0, 61
+    her = [person(800 + 2 * t, 100, 300) for t in range(n)]  # walking steadily: interpolation is exact
+    found = np.zeros(n, bool)
+    long_gap = (11, 12 + int(OTHER_GAP_S * fps) + 8)  # unfound for longer than OTHER_GAP_S between these
+    found[[0, *long_gap, n - 1]] = True
+    people = [
+        FramePeople(t, t / fps, np.stack([person(400, 80, 420)] + ([her[t]] if found[t] else [])),
+                    np.zeros((1 + found[t], 33, 3), np.float32), np.zeros((1 + found[t], 2, 8), np.float32),
+                    np.zeros((1 + found[t], 3), np.float32))
+        for t in range(n)
+    ]  # fmt: skip
+    subject = Track(0, np.zeros(n, np.int64), 1.0)
+    other = Track(1, np.where(found, 1, -1).astype(np.int64), 1.0)
+    boxes = _other_boxes([subject, other], subject, people)[:, 0]
+    assert boxes.shape == (n, 4)
+    truth = np.stack([keypoint_bbox(kp, pad=0.1) for kp in her])
+    assert np.allclose(boxes[: long_gap[0] + 1], truth[: long_gap[0] + 1], atol=1e-3)  # seen or interpolated
+    assert np.allclose(boxes[long_gap[1] :], truth[long_gap[1] :], atol=1e-3)
+    assert np.isnan(boxes[long_gap[0] + 1 : long_gap[1]]).all()  # too long unfound: unknown

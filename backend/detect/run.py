@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 MAX_MISSING_SHARE = 0.2
 """Warn when the subject is missing in more than this share of the frames."""
+OTHER_GAP_S = 1.0
+"""Longest time (s) another person may go undetected and still have a box there, interpolated
+between their detections on either side (``_other_boxes``)."""
 _PROGRESS_PERIOD_S = 0.2
 
 
@@ -94,12 +97,24 @@ def _subject_arrays(
 
 
 def _other_boxes(tracks: list[Track], subject: Track, people: list[FramePeople]) -> np.ndarray:
-    """(T, M, 4) float32 boxes of the M tracks other than ``subject``, NaN where absent."""
+    """(T, M, 4) float32 boxes of the M tracks other than ``subject``, NaN where absent.
+
+    Where another person goes undetected for at most ``OTHER_GAP_S`` between two detections, their box is
+    interpolated: the multi-person pass often finds only one of two people standing close together (one
+    per frame, in turns), and the subject's crop then holds the other one, whom the subject pass must not
+    take for the subject (``backfill.reject_reason``).
+    """
     out = np.full((len(people), max(len(tracks) - 1, 0), 4), np.nan, np.float32)
     others = [tr for tr in tracks if tr.track_id != subject.track_id]
+    times = np.array([p.time_s for p in people], np.float64)
     for m, tr in enumerate(others):
-        for t in np.flatnonzero(tr.det >= 0):
+        seen = np.flatnonzero(tr.det >= 0)
+        for t in seen:
             out[t, m] = keypoint_bbox(people[t].body2d[tr.det[t]], pad=0.1)
+        for a, b in zip(seen[:-1], seen[1:], strict=True):
+            if b - a > 1 and times[b] - times[a] <= OTHER_GAP_S:
+                share = ((times[a + 1 : b] - times[a]) / (times[b] - times[a]))[:, None]
+                out[a + 1 : b, m] = (1.0 - share) * out[a, m] + share * out[b, m]
     return out
 
 
