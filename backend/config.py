@@ -104,7 +104,10 @@ class FitWeights:
     w_smooth_joints: float = 5.0e3
     w_smooth_rot: float = 3.0
     w_smooth_transl: float = 5.0e3
-    min_confidence: float = 0.2
+    min_confidence: float = 0.02
+    """2D keypoints below this confidence are dropped; the rest count by their confidence. MediaPipe's
+    confidence is the landmark's visibility: an occluded limb's landmarks (the far side of a body seen from
+    the side) come at 0.05-0.2 and still lie near the limb (README "Faint keypoints"; 0.2 until 2026-12-03)."""
     w_hand_2d: float = 1.0
     """Weight of the robust 2D term on MediaPipe's 21 landmarks per hand (Anny, SMPL-H, SMPL-X)."""
     w_face_2d: float = 1.0
