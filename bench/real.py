@@ -228,7 +228,8 @@ def run_view(view: View, config: RealBenchConfig) -> dict[str, dict]:
                 take, _ = _on_truth_frames(person, n)
                 seen = image_errors(person, view) < FOLLOW_FRACTION  # NaN (unseen, truth unknown): False
                 label = f"pipeline, {row}" + (", true intrinsics" if true_k else "")
-                rows[label] = score(select(person["keypoints3d"][take], KEYPOINT_NAMES, view.names), view, seen, True)
+                fitted = select(person["keypoints3d"][take], KEYPOINT_NAMES, view.names)
+                rows[label] = score(fitted, view, seen, True)
                 if true_k:
                     continue
                 if method != "mediapipe":
@@ -236,7 +237,7 @@ def run_view(view: View, config: RealBenchConfig) -> dict[str, dict]:
                     rows[f"{method} lift alone"] = score(lifted, view, seen, False)
                 if row == "default":
                     seen_by_default = seen
-                    rows.update(oracle_rows(select(person["keypoints3d"][take], KEYPOINT_NAMES, view.names), view, seen))
+                    rows.update(oracle_rows(fitted, view, seen))
                     detector = select(person["keypoints3d_detector"][take], MP_BODY_NAMES, view.names)
                     rows["MediaPipe world landmarks (this run)"] = score(detector, view, seen, False)
     if view.mediapipe_world is not None:

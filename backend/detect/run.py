@@ -109,8 +109,8 @@ def _other_boxes(tracks: list[Track], subject: Track, people: list[FramePeople])
     times = np.array([p.time_s for p in people], np.float64)
     for m, tr in enumerate(others):
         seen = np.flatnonzero(tr.det >= 0)
-        for t in seen:
-            out[t, m] = keypoint_bbox(people[t].body2d[tr.det[t]], pad=0.1)
+        if len(seen):
+            out[seen, m] = keypoint_bbox(np.stack([people[t].body2d[tr.det[t]] for t in seen]), pad=0.1)
         for a, b in zip(seen[:-1], seen[1:], strict=True):
             if b - a > 1 and times[b] - times[a] <= OTHER_GAP_S:
                 share = ((times[a + 1 : b] - times[a]) / (times[b] - times[a]))[:, None]
